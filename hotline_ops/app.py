@@ -1,0 +1,92 @@
+"""App: settings + clock + store + content, built once and handed to CLI, daemon and server."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hotline_ops.clock import Clock, SystemClock
+from hotline_ops.content import Content, load_content
+from hotline_ops.settings import Settings, load_settings
+from hotline_ops.store.db import Store
+
+
+@dataclass
+class App:
+    settings: Settings
+    clock: Clock
+    content: Content
+    _store: Store | None = field(default=None, repr=False)
+
+    @property
+    def store(self) -> Store:
+        # Opened on first use so that `--help` and config validation never touch the store.
+        if self._store is None:
+            self._store = Store(self.settings.db_url())
+        return self._store
+
+    @property
+    def targets(self):
+        return self.content.targets
+
+    @property
+    def levels(self):
+        assert self.content.levels is not None
+        return self.content.levels
+
+    @property
+    def channels(self):
+        return self.content.channels
+
+    def close(self) -> None:
+        for channel in self.channels.values():
+            close = getattr(channel, "close", None)
+            if close:
+                close()
+        if self._store is not None:
+            self._store.dispose()
+
+
+def build_app(
+    settings: Settings | None = None,
+    *,
+    config: Path | None = None,
+    clock: Clock | None = None,
+    store: Store | None = None,
+) -> App:
+    """Load and validate everything (raising ConfigError) before anything is written."""
+    settings = settings or load_settings(config)
+    secrets = {name: value.get_secret_value() for name, value in settings.secrets.items()}
+    content = load_content(
+        settings.path(settings.paths.probes), settings.path(settings.paths.incidents), secrets
+    )
+    return App(settings, clock or SystemClock(), content, store)
+
+
+class SecretMaskFilter(logging.Filter):
+    """Replaces every known secret in log records, whatever code formatted them."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = [s for s in secrets if s]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            text = record.getMessage()
+            for secret in self.secrets:
+                text = text.replace(secret, "***")
+            record.msg, record.args = text, None
+        return True
+
+
+def setup_logging(settings: Settings) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(SecretMaskFilter(settings.secret_values()))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level)
+    # Their INFO lines fire every poll tick; only their warnings matter to an operator.
+    for noisy in ("apscheduler", "alembic", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

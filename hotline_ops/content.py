@@ -1,0 +1,232 @@
+"""Loading the operator-edited content folders: probes/, incidents/.
+
+Everything is validated before anything touches the store, and every error names
+file:line and field (see yamlfile). Content is loaded once per App.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from hotline_ops import yamlfile
+from hotline_ops.core.durations import parse_duration
+from hotline_ops.core.levels import Level, LevelPolicy, Rule, Timer
+from hotline_ops.errors import ConfigError, ProbeError
+from hotline_ops.notify.base import Channel
+from hotline_ops.notify.registry import build_channel
+from hotline_ops.probes.base import Probe
+from hotline_ops.probes.registry import build_probe
+
+# Which incident status satisfies each timer kind (CONTRACT.md M2.1, M2.3).
+TIMER_MET_BY = {
+    "response": "acknowledged",
+    "plan": "plan",
+    "resolve": "resolved",
+    "remote_resolve": "resolved",
+    "onsite_resolve": "resolved",
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    kind: str
+    interval_s: float
+    timeout_s: float
+    attempts: int
+    rise: int
+    labels: dict[str, str]
+    params: dict[str, Any]
+    where: str = ""
+
+    def probe(self) -> Probe:
+        return build_probe(self.kind, self.params)
+
+
+@dataclass(frozen=True)
+class Content:
+    targets: dict[str, Target] = field(default_factory=dict)
+    levels: LevelPolicy | None = None
+    channels: dict[str, Channel] = field(default_factory=dict)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _duration(value: Any) -> float:
+    return parse_duration(value)
+
+
+class TargetSpec(BaseModel):
+    """Common target fields; every other key belongs to the probe kind's own Params."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$")
+    kind: str
+    interval: float = 30.0
+    timeout: float = 5.0
+    attempts: int = Field(3, ge=1, le=100)
+    rise: int = Field(1, ge=1, le=100)
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    _durations = field_validator("interval", "timeout", mode="before")(_duration)
+
+
+class TargetsFile(_Strict):
+    targets: list[dict[str, Any]] = Field(default_factory=list)
+
+
+def load_targets(folder: Path) -> dict[str, Target]:
+    targets: dict[str, Target] = {}
+    for path in sorted(folder.glob("*.yaml")):
+        doc = yamlfile.load(path)
+        yamlfile.validate(TargetsFile, doc)
+        for index, raw in enumerate(doc.data.get("targets") or []):
+            target = _target(doc, index, raw)
+            if target.name in targets:
+                first = targets[target.name].where
+                raise ConfigError(
+                    f"{target.where}: name: '{target.name}' already defined at {first}"
+                )
+            targets[target.name] = target
+    return targets
+
+
+def _target(doc: yamlfile.YamlDoc, index: int, raw: dict[str, Any]) -> Target:
+    loc = ("targets", index)
+    spec = yamlfile.validate(TargetSpec, doc, raw, loc)
+    if spec.timeout > spec.interval:
+        raise ConfigError(
+            f"{doc.where((*loc, 'timeout'))}: targets.{index}.timeout: must not exceed interval"
+        )
+    params = dict(spec.model_extra or {})
+    try:
+        build_probe(spec.kind, params)
+    except ProbeError as exc:
+        raise ConfigError(f"{doc.where((*loc, 'kind'))}: targets.{index}.kind: {exc}") from exc
+    except pydantic.ValidationError as exc:
+        raise yamlfile.config_error(exc, doc, loc) from exc
+    return Target(
+        spec.name,
+        spec.kind,
+        spec.interval,
+        spec.timeout,
+        spec.attempts,
+        spec.rise,
+        spec.labels,
+        params,
+        doc.where(loc),
+    )
+
+
+class TimerSpec(_Strict):
+    after: float
+    clause: str = Field(min_length=1)
+
+    _after = field_validator("after", mode="before")(_duration)
+
+
+class LevelSpec(_Strict):
+    name: str
+    timers: dict[str, TimerSpec]
+    channels: list[str] = Field(default_factory=list)
+
+    @field_validator("timers")
+    @classmethod
+    def _known_kinds(cls, value: dict[str, TimerSpec]) -> dict[str, TimerSpec]:
+        unknown = sorted(set(value) - set(TIMER_MET_BY))
+        if unknown:
+            raise ValueError(f"unknown timer {unknown[0]} (known: {', '.join(TIMER_MET_BY)})")
+        return value
+
+
+class RuleSpec(_Strict):
+    name: str = ""
+    level: int
+    match: dict[str, str | list[str]] = Field(min_length=1)
+
+
+class LevelsFile(_Strict):
+    levels: dict[int, LevelSpec]
+    rules: list[RuleSpec] = Field(default_factory=list)
+    default_level: int = 3
+
+
+def load_levels(path: Path, channel_names: set[str]) -> LevelPolicy:
+    doc = yamlfile.load(path)
+    spec = yamlfile.validate(LevelsFile, doc)
+    _check_level_refs(doc, spec, channel_names)
+    levels = {n: _level(n, s) for n, s in spec.levels.items()}
+    rules = tuple(Rule(r.level, _match(r.match), r.name) for r in spec.rules)
+    return LevelPolicy(levels, rules, spec.default_level)
+
+
+def _check_level_refs(doc: yamlfile.YamlDoc, spec: LevelsFile, channel_names: set[str]) -> None:
+    for number, level in spec.levels.items():
+        for i, name in enumerate(level.channels):
+            if name not in channel_names:
+                loc = ("levels", number, "channels", i)
+                raise ConfigError(
+                    f"{doc.where(loc)}: levels.{number}.channels: unknown channel '{name}'"
+                )
+    for i, rule in enumerate(spec.rules):
+        if rule.level not in spec.levels:
+            raise ConfigError(
+                f"{doc.where(('rules', i, 'level'))}: rules.{i}.level: "
+                f"no level {rule.level} defined"
+            )
+    if spec.default_level not in spec.levels:
+        raise ConfigError(
+            f"{doc.where(('default_level',))}: default_level: no level {spec.default_level} defined"
+        )
+
+
+def _level(number: int, spec: LevelSpec) -> Level:
+    timers = tuple(
+        Timer(kind, int(t.after), t.clause, TIMER_MET_BY[kind]) for kind, t in spec.timers.items()
+    )
+    return Level(number, spec.name, timers, tuple(spec.channels))
+
+
+def _match(raw: dict[str, str | list[str]]) -> dict[str, tuple[str, ...]]:
+    return {k: tuple(v) if isinstance(v, list) else (v,) for k, v in raw.items()}
+
+
+class ChannelSpec(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    kind: str
+
+
+class ChannelsFile(_Strict):
+    channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+def load_channels(path: Path, secrets: dict[str, str]) -> dict[str, Channel]:
+    if not path.exists():
+        return {}
+    doc = yamlfile.load(path)
+    spec = yamlfile.validate(ChannelsFile, doc)
+    return {name: _channel(doc, name, raw, secrets) for name, raw in spec.channels.items()}
+
+
+def _channel(doc: yamlfile.YamlDoc, name: str, raw: dict[str, Any], secrets: dict[str, str]):
+    loc = ("channels", name)
+    spec = yamlfile.validate(ChannelSpec, doc, raw, loc)
+    try:
+        return build_channel(name, spec.kind, dict(spec.model_extra or {}), secrets)
+    except pydantic.ValidationError as exc:
+        raise yamlfile.config_error(exc, doc, loc) from exc
+    except ConfigError as exc:
+        raise ConfigError(f"{doc.where(loc)}: channels.{name}: {exc}") from exc
+
+
+def load_content(probes_dir: Path, incidents_dir: Path, secrets: dict[str, str]) -> Content:
+    channels = load_channels(incidents_dir / "channels.yaml", secrets)
+    levels = load_levels(incidents_dir / "levels.yaml", set(channels))
+    return Content(load_targets(probes_dir), levels, channels)

@@ -1,0 +1,1 @@
+"""Pure domain logic: stdlib and dataclasses only. ``now`` is always a parameter."""

@@ -1,0 +1,81 @@
+"""Fault levels and contract timers (CONTRACT.md M2.1, M2.3), pure.
+
+A rule maps a target's labels to level 1, 2 or 3. Each level carries the timers the contract
+sets for it; on open they are copied onto the incident (the snapshot) and turned into
+deadlines, so editing ``incidents/levels.yaml`` never retimes an incident already open.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Timer:
+    """One contract timer: ``kind`` is met when the incident reaches ``met_by``."""
+
+    kind: str  # response | plan | resolve
+    after_s: int
+    clause: str  # contract clause the timer enforces, e.g. "M2.1b"
+    met_by: str  # status that satisfies it: acknowledged | plan | resolved
+
+
+@dataclass(frozen=True)
+class Level:
+    level: int
+    name: str
+    timers: tuple[Timer, ...]
+    channels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Labels that must all match (value or list of values) for ``level`` to apply."""
+
+    level: int
+    match: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    name: str = ""
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        return all(labels.get(key) in values for key, values in self.match.items())
+
+
+@dataclass(frozen=True)
+class LevelPolicy:
+    levels: dict[int, Level]
+    rules: tuple[Rule, ...]
+    default_level: int = 3
+
+    def classify(self, labels: dict[str, str]) -> Level:
+        """First matching rule wins; an explicit ``level`` label wins over rules."""
+        explicit = labels.get("level")
+        if explicit is not None and explicit.isdigit() and int(explicit) in self.levels:
+            return self.levels[int(explicit)]
+        for rule in self.rules:
+            if rule.matches(labels):
+                return self.levels[rule.level]
+        return self.levels[self.default_level]
+
+
+def snapshot(level: Level) -> dict[str, Any]:
+    """The level as plain data, stored on the incident when it opens."""
+    return asdict(level)
+
+
+def from_snapshot(data: dict[str, Any]) -> Level:
+    timers = tuple(Timer(**t) for t in data["timers"])
+    return Level(data["level"], data["name"], timers, tuple(data.get("channels", ())))
+
+
+def deadlines(level: Level, opened_at: datetime) -> list[tuple[Timer, datetime]]:
+    """Each timer of the level as an absolute due time."""
+    return [(t, opened_at + timedelta(seconds=t.after_s)) for t in level.timers]
+
+
+def timers_met_by(level: Level, status: str) -> list[str]:
+    """Timer kinds that reaching ``status`` satisfies (resolving also answers the response)."""
+    reached = {"acknowledged": {"acknowledged"}, "resolved": {"acknowledged", "resolved"}}
+    statuses = reached.get(status, {status})
+    return [t.kind for t in level.timers if t.met_by in statuses]

@@ -1,0 +1,79 @@
+"""The channel contract shared by every notification kind."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+MASK = "***"
+
+
+@dataclass(frozen=True)
+class Message:
+    """One notification; ``dedup_key`` is stable across redeliveries of the same event."""
+
+    dedup_key: str
+    subject: str
+    text: str
+    data: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "dedup_key": self.dedup_key,
+            "subject": self.subject,
+            "text": self.text,
+            "data": self.data,
+        }
+
+
+def mask(text: str, secrets: Iterable[str]) -> str:
+    """Replace every non-empty secret in ``text`` with ``***``."""
+    # Longest first: if one secret contains another, the whole of it must go, not a prefix.
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
+
+
+class Channel:
+    """A configured destination. Subclasses set ``kind``, extend ``Params`` and implement send."""
+
+    kind: ClassVar[str] = ""
+
+    class Params(BaseModel):
+        # A typo in a config key must fail loudly, not silently fall back to a default.
+        model_config = ConfigDict(extra="forbid")
+
+    def __init__(self, name: str, params: dict[str, Any], secrets: dict[str, str] | None = None):
+        self.name = name
+        self.params = self.Params.model_validate(params)
+        self._secrets = dict(secrets or {})
+
+    def send(self, message: Message) -> None:
+        """Deliver once; raise ChannelError(permanent=...) on failure."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release held resources; the channel stays usable afterwards."""
+
+    def mask(self, text: str) -> str:
+        return mask(text, self._secrets.values())
+
+    def __enter__(self) -> Channel:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        # Params may embed a secret (a key in a URL), so they go through the mask too.
+        params = self.mask(repr(self.params.model_dump()))
+        return f"{type(self).__name__}(name={self.name!r}, params={params})"

@@ -1,0 +1,91 @@
+"""The probe contract shared by every kind.
+
+A probe reports what it saw; it never raises for a target failure, because the caller runs
+many probes side by side and one dead target must not take the others down with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+from abc import ABC, abstractmethod
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """Outcome of one check; ``detail`` is a short English one-line reason."""
+
+    ok: bool
+    latency_s: float | None
+    detail: str
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+class TargetError(Exception):
+    """The target answered, but not in a way the probe can understand (e.g. a bad status line)."""
+
+
+class Probe(ABC):
+    """Base class: validate params once at construction, then ``check`` as often as needed."""
+
+    kind: ClassVar[str]
+
+    class Params(BaseModel):
+        # A misspelt key would otherwise silently fall back to a default and probe the wrong thing.
+        model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        # ValidationError propagates on purpose: the config loader maps it to file:line.
+        self.params = self.Params.model_validate(params)
+
+    @abstractmethod
+    async def check(self, timeout: float) -> ProbeResult:
+        """Run one check, bounded by ``timeout`` seconds overall; never raises for the target."""
+
+
+async def run_within(timeout: float, attempt: Coroutine[Any, Any, ProbeResult]) -> ProbeResult:
+    """Await ``attempt`` under one overall deadline, turning target failures into results."""
+    deadline = asyncio.timeout(timeout)
+    try:
+        async with deadline:
+            return await attempt
+    except TimeoutError as exc:
+        # Only our own deadline is "timeout after"; a kernel ETIMEDOUT is reported as such.
+        detail = timed_out(timeout) if deadline.expired() else describe_error(exc)
+        return ProbeResult(ok=False, latency_s=None, detail=detail)
+    except (OSError, EOFError, TargetError) as exc:
+        return ProbeResult(ok=False, latency_s=None, detail=describe_error(exc))
+
+
+def timed_out(timeout: float) -> str:
+    return f"timeout after {float(timeout)}s"
+
+
+_SHORT_DETAILS: dict[type[BaseException], str] = {
+    ConnectionRefusedError: "connect refused",
+    ConnectionResetError: "connection reset by peer",
+    BrokenPipeError: "connection closed by peer",
+}
+
+
+def describe_error(exc: BaseException) -> str:
+    """One-line reason for a failed check; operators read it on a dashboard, not a traceback."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS verification failed: {exc.verify_message}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS error: {exc.reason or exc}"
+    if isinstance(exc, socket.gaierror):
+        return f"DNS lookup failed: {exc.strerror}"
+    if isinstance(exc, EOFError):
+        return "connection closed mid-response"
+    if type(exc) in _SHORT_DETAILS:
+        return _SHORT_DETAILS[type(exc)]
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__

@@ -1,0 +1,31 @@
+"""Probe kinds by name, imported on first use so unused kinds cost nothing at startup."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from hotline_ops.errors import ProbeError
+from hotline_ops.probes.base import Probe
+
+PROBE_KINDS: dict[str, str] = {
+    "tcp": "hotline_ops.probes.tcp.TcpProbe",
+    "http": "hotline_ops.probes.http.HttpProbe",
+    "fake": "hotline_ops.probes.fake.FakeProbe",
+}
+
+
+def probe_class(kind: str) -> type[Probe]:
+    """The Probe subclass registered as ``kind``; ProbeError if there is none."""
+    path = PROBE_KINDS.get(kind)
+    if path is None:
+        known = ", ".join(sorted(PROBE_KINDS))
+        raise ProbeError(f"unknown probe kind '{kind}' (known: {known})")
+    module_name, _, class_name = path.rpartition(".")
+    cls: type[Probe] = getattr(importlib.import_module(module_name), class_name)
+    return cls
+
+
+def build_probe(kind: str, params: dict[str, Any]) -> Probe:
+    """A ready probe; pydantic.ValidationError propagates so the caller can name file:line."""
+    return probe_class(kind)(params)

@@ -1,0 +1,66 @@
+"""The ASGI app: /healthz and /metrics (alert ingest and the ticket API come later)."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from hotline_ops import __version__
+from hotline_ops.daemon import Daemon
+from hotline_ops.errors import StoreError
+from hotline_ops.metrics import build_registry
+
+log = logging.getLogger(__name__)
+
+
+def create_app(app: Any, *, daemon: Daemon | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_api: FastAPI):
+        if daemon is not None:
+            daemon.start()
+        try:
+            yield
+        finally:
+            if daemon is not None:
+                daemon.shutdown()
+            log.info("server stopped")
+
+    api = FastAPI(title="hotline-ops", version=__version__, lifespan=lifespan)
+    registry = build_registry(app)
+
+    @api.get("/healthz")
+    def healthz() -> JSONResponse:
+        body: dict[str, Any] = {
+            "status": "ok",
+            "site": app.settings.site.name,
+            "version": __version__,
+        }
+        try:
+            body["store_revision"] = app.store.revision()
+        except StoreError as exc:
+            return JSONResponse({**body, "status": "error", "error": str(exc)}, status_code=503)
+        if daemon is not None:
+            body["loops"] = daemon.loop_ages()
+        return JSONResponse(body)
+
+    @api.get("/metrics")
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    @api.post("/api/webhook-sink", status_code=204)
+    async def webhook_sink(request: Request) -> Response:
+        """Demo receiver for the example webhook channel: logs the subject, stores nothing."""
+        body = await request.json()
+        log.info(
+            "webhook sink received %s: %s",
+            request.headers.get("idempotency-key"),
+            body.get("subject") if isinstance(body, dict) else "?",
+        )
+        return Response(status_code=204)
+
+    return api

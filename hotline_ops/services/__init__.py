@@ -1,0 +1,1 @@
+"""Use cases: read the clock once, call core, persist, call adapters."""

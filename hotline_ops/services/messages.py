@@ -1,0 +1,99 @@
+"""Notification texts: Jinja templates, zh-CN first (the purchaser reads them), times shown
+in the site's time zone."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+
+from hotline_ops.core.durations import format_duration
+from hotline_ops.store.models import Deadline, Incident
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+LEVEL_LABELS = {1: "一级", 2: "二级", 3: "三级"}
+TIMER_LABELS = {
+    "response": "响应",
+    "plan": "启动应急预案",
+    "resolve": "故障解决",
+    "remote_resolve": "远程解决",
+    "onsite_resolve": "现场解决",
+}
+
+
+@cache
+def environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=False,
+        autoescape=False,
+    )
+
+
+def local(at: datetime | None, tz: ZoneInfo) -> str:
+    return at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") if at else "—"
+
+
+def incident_text(
+    event: str,
+    incident: Incident,
+    deadlines: list[Deadline],
+    *,
+    site: str,
+    tz: ZoneInfo,
+    lang: str = "zh-CN",
+    **extra: Any,
+) -> tuple[str, str]:
+    """(subject, text) for an incident event; subject is the first line."""
+    ctx = _context(event, incident, deadlines, site, tz)
+    ctx.update(reason=extra.get("reason", ""), actor=extra.get("actor", ""))
+    breach = extra.get("breach")
+    ctx["breach"] = _deadline_view(breach, tz) if breach is not None else None
+    text = environment().get_template(f"notify/incident.{lang}.txt.j2").render(ctx).strip()
+    return text.splitlines()[0], text
+
+
+def _context(event: str, inc: Incident, deadlines: list[Deadline], site: str, tz: ZoneInfo):
+    duration = (inc.resolved_at - inc.opened_at).total_seconds() if inc.resolved_at else 0
+    return {
+        "event": event,
+        "site": site,
+        "incident": inc,
+        "level_label": LEVEL_LABELS.get(inc.level, str(inc.level)),
+        "level_name": inc.policy.get("name", ""),
+        "opened_at": local(inc.opened_at, tz),
+        "acknowledged_at": local(inc.acknowledged_at, tz),
+        "resolved_at": local(inc.resolved_at, tz),
+        "duration": format_duration(duration),
+        "deadlines": [_deadline_view(d, tz) for d in deadlines],
+    }
+
+
+def _deadline_view(deadline: Deadline, tz: ZoneInfo) -> dict[str, str]:
+    return {
+        "kind": deadline.kind,
+        "label": TIMER_LABELS.get(deadline.kind, deadline.kind),
+        "clause": deadline.clause,
+        "due": local(deadline.due_at, tz),
+    }
+
+
+def incident_data(event: str, incident: Incident) -> dict[str, Any]:
+    """The structured part of a notification (webhook receivers parse this, not the text)."""
+    return {
+        "event": event,
+        "incident_id": incident.id,
+        "level": incident.level,
+        "status": incident.status,
+        "title": incident.title,
+        "target": incident.target,
+        "source": incident.source,
+        "labels": incident.labels,
+        "opened_at": incident.opened_at.isoformat(),
+        "resolved_at": incident.resolved_at.isoformat() if incident.resolved_at else None,
+    }

@@ -1,0 +1,1 @@
+"""The store: SQLAlchemy 2 models, engine set-up, Alembic migrations."""
