@@ -1,0 +1,1 @@
+"""Helpers shared by tests: content writers and real local peers."""
