@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import click
 
 from hotline_ops.app import setup_logging
@@ -32,5 +34,14 @@ def serve(ctx: click.Context, listen: str | None, no_probes: bool) -> None:
     config = uvicorn.Config(
         api, host=host, port=port, log_config=None, timeout_graceful_shutdown=2, access_log=False
     )
-    uvicorn.Server(config).run()
-    app.close()
+    # uvicorn re-raises SIGTERM once its graceful shutdown is done; this handler turns that
+    # into exit status 0 so supervisors see a clean stop, not a death by signal.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        app.close()
+
+
+def _exit_cleanly(_sig: int, _frame: object) -> None:
+    raise SystemExit(0)

@@ -99,6 +99,7 @@ def test_it_stores_contract_deadlines_exactly(slice_app, clock, service):
     with slice_app.store.session() as session:
         due = {d.kind: (d.due_at, d.clause) for d in session.scalars(select(Deadline))}
     opened = T0 + timedelta(seconds=90)
+    assert incident.opened_at == opened
     assert due == {"response": (opened + timedelta(minutes=30), "M2.1b"),
                    "resolve": (opened + timedelta(hours=2), "M2.3b")}
 

@@ -1,0 +1,46 @@
+# The two commands: `make run` (the main job) and `make test` (the whole suite with its real
+# peers). Both are idempotent and work on a fresh Debian machine as root.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Debian packages the test suite's real peers come from (see docs/testing.md).
+TEST_DEBS := postgresql
+
+.PHONY: run test lint venv install install-dev test-debs clean
+
+run: install
+	$(BIN)/hotline-ops init
+	exec $(BIN)/hotline-ops serve
+
+test: install-dev test-debs
+	scripts/test-run
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+
+venv: $(BIN)/python
+
+$(BIN)/python:
+	scripts/ensure-debs python3 python3-venv
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+test-debs:
+	scripts/ensure-debs $(TEST_DEBS)
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache *.egg-info
