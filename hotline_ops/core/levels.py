@@ -51,7 +51,7 @@ class LevelPolicy:
     def classify(self, labels: dict[str, str]) -> Level:
         """First matching rule wins; an explicit ``level`` label wins over rules."""
         explicit = labels.get("level")
-        if explicit is not None and explicit.isdigit() and int(explicit) in self.levels:
+        if explicit is not None and explicit.isdecimal() and int(explicit) in self.levels:
             return self.levels[int(explicit)]
         for rule in self.rules:
             if rule.matches(labels):

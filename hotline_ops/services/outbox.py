@@ -73,7 +73,7 @@ def deliver_due(app: Any) -> DeliveryStats:
     now = app.clock.now()
     stats = DeliveryStats()
     blocked: set[str] = set()
-    for row in _pending(app, now):
+    for row in _pending(app):
         if row.channel in blocked:
             continue
         if row.next_attempt_at > now or not _claim(app, row.id, now):
@@ -86,13 +86,14 @@ def deliver_due(app: Any) -> DeliveryStats:
     return stats
 
 
-def _pending(app: Any, now: datetime) -> list[OutboxMessage]:
+def _pending(app: Any) -> list[OutboxMessage]:
     cfg = app.settings.daemon
     with app.store.session() as session:
         rows = session.scalars(
             select(OutboxMessage)
+            # Leased rows stay in the list: their failed claim blocks the rest of the channel,
+            # which keeps each channel's messages in order.
             .where(OutboxMessage.status == "pending")
-            .where(or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until <= now))
             .order_by(OutboxMessage.id)
             .limit(cfg.outbox_batch)
         ).all()

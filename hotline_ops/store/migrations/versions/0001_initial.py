@@ -70,7 +70,9 @@ def _incident_tables() -> None:
     op.create_table(
         "incident_events",
         sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id"), index=True),
+        sa.Column(
+            "incident_id", sa.Integer, sa.ForeignKey("incidents.id"), nullable=False, index=True
+        ),
         sa.Column("at", UTCDateTime(), nullable=False),
         sa.Column("actor", sa.String(100), nullable=False),
         sa.Column("kind", sa.String(40), nullable=False),
@@ -80,7 +82,9 @@ def _incident_tables() -> None:
     op.create_table(
         "deadlines",
         sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id"), index=True),
+        sa.Column(
+            "incident_id", sa.Integer, sa.ForeignKey("incidents.id"), nullable=False, index=True
+        ),
         sa.Column("kind", sa.String(40), nullable=False),
         sa.Column("clause", sa.String(20), nullable=False),
         sa.Column("due_at", UTCDateTime(), nullable=False),
@@ -128,9 +132,17 @@ def _append_only(table: str) -> None:
         f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
         f"FOR EACH ROW EXECUTE FUNCTION {table}_append_only()"
     )
+    # Row triggers do not see TRUNCATE; a statement trigger closes that door too.
+    op.execute(
+        f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION {table}_append_only()"
+    )
 
 
 def downgrade() -> None:
     for table in ("outbox", "deadlines", "incident_events", "incidents", "probe_results"):
         op.drop_table(table)
     op.drop_table("target_states")
+    if op.get_bind().dialect.name != "sqlite":
+        for table in APPEND_ONLY:
+            op.execute(f"DROP FUNCTION IF EXISTS {table}_append_only()")

@@ -1,0 +1,249 @@
+"""Claims on SQLite and PostgreSQL: a due timer fires exactly once however many workers race
+for it, and the outbox retries with exact backoff, keeps channel order and recovers leases."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from hotline_ops.notify import fake
+from hotline_ops.services import incidents, outbox, timers
+from hotline_ops.services.outbox import DeliveryStats
+from hotline_ops.store.models import Deadline, IncidentEvent, OutboxMessage
+from tests.conftest import T0
+from tests.support.content import write_content
+
+TRANSIENT = "fake channel 'ops': scripted transient failure"
+PERMANENT = "fake channel 'ops': scripted permanent failure"
+
+
+@pytest.fixture(autouse=True)
+def fresh_fake():
+    fake.reset()
+    yield
+    fake.reset()
+
+
+@pytest.fixture
+def scripted(tmp_path, make_app, store_url):
+    """An App whose `ops` fake channel fails as scripted, then succeeds."""
+
+    def build(*outcomes: str):
+        channels = {"ops": {"kind": "fake", "fail": list(outcomes)}}
+        return make_app(write_content(tmp_path / "scripted", channels=channels), store_url)
+
+    return build
+
+
+def open_incident(app, title: str = "ticket-api down") -> int:
+    incident, _ = incidents.create(app, title=title, actor="t", level=2)
+    return incident.id
+
+
+def race(apps, work):
+    """Run ``work(app)`` for every app in its own thread, all released at the same moment."""
+    barrier = threading.Barrier(len(apps))
+
+    def run(app):
+        barrier.wait()
+        return work(app)
+
+    with ThreadPoolExecutor(len(apps)) as pool:
+        return list(pool.map(run, apps))
+
+
+def breaches(app) -> list[tuple]:
+    with app.store.session() as session:
+        rows = session.scalars(
+            select(IncidentEvent)
+            .where(IncidentEvent.kind == "timer.breach")
+            .order_by(IncidentEvent.id)
+        )
+        return [(e.incident_id, e.at, e.data["kind"]) for e in rows]
+
+
+def messages(app) -> list[OutboxMessage]:
+    with app.store.session() as session:
+        return list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+
+def sent_keys() -> list[str]:
+    return [m.dedup_key for m in fake.SENT.get("ops", [])]
+
+
+def test_it_fires_a_due_timer_exactly_once_when_two_workers_race(site, store_url, make_app, clock):
+    apps = [make_app(site, store_url), make_app(site, store_url)]
+    open_incident(apps[0])
+    clock.advance(timedelta(minutes=31))
+    assert sum(race(apps, timers.fire_due)) == 1
+    assert breaches(apps[0]) == [(1, T0 + timedelta(minutes=31), "response")]
+
+
+def test_it_fires_many_due_timers_once_each_when_two_workers_race(site, store_url, make_app, clock):
+    apps = [make_app(site, store_url), make_app(site, store_url)]
+    for n in range(12):
+        open_incident(apps[0], f"target-{n} down")
+    clock.advance(timedelta(minutes=31))
+    assert sum(race(apps, timers.fire_due)) == 12
+    assert sorted(b[0] for b in breaches(apps[0])) == list(range(1, 13))
+
+
+def test_it_never_fires_a_deadline_met_before_it_was_due(site, store_url, make_app, clock):
+    app = make_app(site, store_url)
+    incident_id = open_incident(app)
+    clock.advance(timedelta(minutes=10))
+    incidents.acknowledge(app, incident_id=incident_id, actor="t")
+    clock.set(T0 + timedelta(hours=3))
+    assert timers.fire_due(app) == 1
+    assert breaches(app) == [(incident_id, T0 + timedelta(hours=3), "resolve")]
+
+
+def test_it_stamps_the_met_deadline_with_the_acknowledge_time(site, store_url, make_app, clock):
+    app = make_app(site, store_url)
+    incident_id = open_incident(app)
+    clock.advance(timedelta(minutes=10))
+    incidents.acknowledge(app, incident_id=incident_id, actor="t")
+    clock.set(T0 + timedelta(hours=3))
+    timers.fire_due(app)
+    with app.store.session() as session:
+        rows = session.scalars(select(Deadline).order_by(Deadline.due_at))
+        stamps = [(d.kind, d.met_at, d.fired_at) for d in rows]
+    assert stamps == [
+        ("response", T0 + timedelta(minutes=10), None),
+        ("resolve", None, T0 + timedelta(hours=3)),
+    ]
+
+
+def test_it_backs_off_exactly_between_transient_failures(scripted, clock):
+    app = scripted("transient", "transient", "transient", "transient")
+    open_incident(app)
+    seen = []
+    for _ in range(4):
+        outbox.deliver_due(app)
+        (row,) = messages(app)
+        seen.append((row.attempts, row.next_attempt_at, row.last_error))
+        clock.set(row.next_attempt_at)
+    assert seen == [
+        (1, T0 + timedelta(seconds=1), TRANSIENT),
+        (2, T0 + timedelta(seconds=3), TRANSIENT),
+        (3, T0 + timedelta(seconds=7), TRANSIENT),
+        (4, T0 + timedelta(seconds=11), TRANSIENT),
+    ]
+
+
+def test_it_does_not_retry_before_next_attempt_at(scripted, clock):
+    app = scripted("transient")
+    open_incident(app)
+    outbox.deliver_due(app)
+    clock.set(T0 + timedelta(seconds=1) - timedelta(microseconds=1))
+    assert outbox.deliver_due(app) == DeliveryStats()
+    assert [(m.status, m.attempts) for m in messages(app)] == [("pending", 1)]
+
+
+def test_it_sends_on_the_retry_after_the_transient_failures(scripted, clock):
+    app = scripted("transient", "transient")
+    open_incident(app)
+    outbox.deliver_due(app)
+    clock.set(T0 + timedelta(seconds=1))
+    outbox.deliver_due(app)
+    clock.set(T0 + timedelta(seconds=3))
+    assert outbox.deliver_due(app) == DeliveryStats(sent=1)
+    (row,) = messages(app)
+    assert (row.status, row.attempts, row.sent_at, row.last_error, row.claimed_until) == (
+        "sent",
+        3,
+        T0 + timedelta(seconds=3),
+        "",
+        None,
+    )
+
+
+def test_it_marks_a_message_failed_on_a_permanent_failure(scripted):
+    app = scripted("permanent")
+    open_incident(app)
+    assert outbox.deliver_due(app) == DeliveryStats(failed=1)
+    (row,) = messages(app)
+    assert (row.status, row.attempts, row.last_error, row.claimed_until) == (
+        "failed",
+        1,
+        PERMANENT,
+        None,
+    )
+
+
+def test_it_adds_a_notify_failed_event_on_a_permanent_failure(scripted):
+    app = scripted("permanent")
+    incident_id = open_incident(app)
+    outbox.deliver_due(app)
+    with app.store.session() as session:
+        events = [
+            (e.at, e.actor, e.kind, e.reason, e.data)
+            for e in incidents.events_of(session, incident_id)
+        ]
+    assert events[-1] == (
+        T0,
+        "outbox",
+        "notify.failed",
+        PERMANENT,
+        {"channel": "ops", "outbox_id": 1},
+    )
+
+
+def test_it_holds_later_messages_of_a_channel_while_an_earlier_one_backs_off(scripted, clock):
+    app = scripted("transient")
+    incident_id = open_incident(app)
+    incidents.acknowledge(app, incident_id=incident_id, actor="t")
+    assert outbox.deliver_due(app) == DeliveryStats(retried=1)
+    clock.advance(timedelta(milliseconds=500))
+    assert outbox.deliver_due(app) == DeliveryStats()
+    assert [(m.dedup_key, m.status, m.attempts) for m in messages(app)] == [
+        ("incident:1:opened:ops", "pending", 1),
+        ("incident:1:acknowledged:ops", "pending", 0),
+    ]
+    assert sent_keys() == []
+
+
+def test_it_sends_held_messages_in_id_order_once_the_backoff_ends(scripted, clock):
+    app = scripted("transient")
+    incident_id = open_incident(app)
+    incidents.acknowledge(app, incident_id=incident_id, actor="t")
+    outbox.deliver_due(app)
+    clock.advance(timedelta(seconds=1))
+    assert outbox.deliver_due(app) == DeliveryStats(sent=2)
+    assert sent_keys() == ["incident:1:opened:ops", "incident:1:acknowledged:ops"]
+
+
+def test_it_leaves_a_claimed_message_alone_until_its_lease_expires(scripted, clock):
+    app = scripted()
+    open_incident(app)
+    (row,) = messages(app)
+    assert outbox._claim(app, row.id, T0)  # a worker claims it, then crashes
+    clock.advance(timedelta(seconds=59))
+    assert outbox.deliver_due(app) == DeliveryStats()
+    assert sent_keys() == []
+
+
+def test_it_redelivers_a_claimed_message_once_its_lease_expired(scripted, clock):
+    app = scripted()
+    open_incident(app)
+    (row,) = messages(app)
+    assert outbox._claim(app, row.id, T0)  # a worker claims it, then crashes
+    clock.advance(timedelta(seconds=60))
+    assert outbox.deliver_due(app) == DeliveryStats(sent=1)
+    assert sent_keys() == ["incident:1:opened:ops"]
+
+
+def test_it_keeps_channel_order_while_an_earlier_message_is_leased(scripted, clock):
+    app = scripted()
+    incident_id = open_incident(app)
+    incidents.acknowledge(app, incident_id=incident_id, actor="t")
+    first, _ = messages(app)
+    assert outbox._claim(app, first.id, T0)  # another worker is sending the first one
+    assert outbox.deliver_due(app) == DeliveryStats()
+    clock.advance(timedelta(seconds=60))
+    assert outbox.deliver_due(app) == DeliveryStats(sent=2)
+    assert sent_keys() == ["incident:1:opened:ops", "incident:1:acknowledged:ops"]

@@ -1,0 +1,229 @@
+"""The store on SQLite and PostgreSQL alike: migrations, UTC times, and the constraints
+the services rely on (one open incident per key, an append-only timeline, outbox dedup)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import DatabaseError, IntegrityError, StatementError
+
+from hotline_ops.errors import StoreError
+from hotline_ops.store.db import Store
+from hotline_ops.store.models import Incident, IncidentEvent, OutboxMessage, TargetState
+from tests.conftest import T0
+
+
+@pytest.fixture
+def store(store_url):
+    store = Store(store_url)
+    store.upgrade()
+    yield store
+    store.dispose()
+
+
+def incident(key: str, *, open_key: str | None) -> Incident:
+    return Incident(
+        dedup_key=key,
+        open_key=open_key,
+        title="t",
+        source="manual",
+        level=2,
+        status="open",
+        labels={},
+        policy={},
+        opened_at=T0,
+    )
+
+
+def message(key: str) -> OutboxMessage:
+    return OutboxMessage(
+        dedup_key=key,
+        channel="ops",
+        subject="s",
+        text="t",
+        data={},
+        status="pending",
+        attempts=0,
+        created_at=T0,
+        next_attempt_at=T0,
+        last_error="",
+    )
+
+
+def state(at: datetime) -> TargetState:
+    return TargetState(
+        target="api", kind="fake", status="up", fails=0, oks=1, changed_at=at, detail=""
+    )
+
+
+@pytest.fixture
+def event_id(store) -> int:
+    with store.session() as session:
+        row = incident("k", open_key="k")
+        session.add(row)
+        session.flush()
+        event = IncidentEvent(
+            incident_id=row.id, at=T0, actor="t", kind="opened", reason="r", data={"level": 2}
+        )
+        session.add(event)
+        session.flush()
+        return event.id
+
+
+def event_row(store, event_id: int) -> tuple:
+    with store.session() as session:
+        event = session.get(IncidentEvent, event_id)
+        return (event.at, event.actor, event.kind, event.reason, event.data)
+
+
+def test_it_migrates_to_head_0001(store_url):
+    store = Store(store_url)
+    try:
+        assert (store.upgrade(), store.revision()) == ("0001", "0001")
+    finally:
+        store.dispose()
+
+
+def test_it_passes_check_migrated_after_upgrade(store):
+    assert store.check_migrated() is None
+
+
+def test_it_tells_how_to_migrate_a_fresh_store(store_url):
+    store = Store(store_url)
+    try:
+        with pytest.raises(StoreError) as info:
+            store.check_migrated()
+    finally:
+        store.dispose()
+    assert str(info.value) == (
+        "store is at revision none, code needs 0001: "
+        "run 'hotline-ops db upgrade' (or 'hotline-ops init')"
+    )
+
+
+def test_it_runs_sqlite_in_wal_mode(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'var' / 'wal.db'}")
+    try:
+        store.upgrade()
+        with store.engine.connect() as conn:
+            mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+    finally:
+        store.dispose()
+    assert mode == "wal"
+
+
+def test_it_gives_back_an_aware_utc_datetime_exactly(store):
+    at = datetime(2026, 11, 28, 2, 0, 0, 123456, tzinfo=UTC)
+    with store.session() as session:
+        session.add(state(at))
+    with store.session() as session:
+        back = session.get(TargetState, "api").changed_at
+    assert (back, back.tzinfo) == (at, UTC)
+
+
+def test_it_stores_an_aware_non_utc_datetime_as_the_same_instant_in_utc(store):
+    local = datetime(2026, 11, 28, 10, 0, 0, 1, tzinfo=timezone(timedelta(hours=8)))
+    with store.session() as session:
+        session.add(state(local))
+    with store.session() as session:
+        back = session.get(TargetState, "api").changed_at
+    assert (back.replace(tzinfo=None), back.tzinfo) == (datetime(2026, 11, 28, 2, 0, 0, 1), UTC)
+
+
+def test_it_refuses_a_naive_datetime(store):
+    with pytest.raises(StatementError) as info, store.session() as session:
+        session.add(state(datetime(2026, 11, 28, 2, 0)))
+    assert str(info.value.orig) == "naive datetime given to the store; pass an aware UTC time"
+
+
+def test_it_allows_only_one_open_incident_per_key(store):
+    with store.session() as session:
+        session.add(incident("probe:api", open_key="probe:api"))
+    with pytest.raises(IntegrityError), store.session() as session:
+        session.add(incident("probe:api", open_key="probe:api"))
+
+
+def test_it_lets_resolved_incidents_repeat_a_key_beside_the_open_one(store):
+    with store.session() as session:
+        session.add_all(
+            [
+                incident("probe:api", open_key=None),
+                incident("probe:api", open_key=None),
+                incident("probe:api", open_key="probe:api"),
+            ]
+        )
+    with store.session() as session:
+        keys = session.execute(sa.select(Incident.dedup_key, Incident.open_key)).all()
+    assert sorted(keys, key=lambda k: k[1] or "") == [
+        ("probe:api", None),
+        ("probe:api", None),
+        ("probe:api", "probe:api"),
+    ]
+
+
+def test_it_refuses_to_update_a_timeline_event(store, event_id):
+    with (
+        pytest.raises(DatabaseError, match="incident_events is append-only"),
+        store.session() as session,
+    ):
+        session.execute(sa.update(IncidentEvent).values(reason="edited"))
+    assert event_row(store, event_id) == (T0, "t", "opened", "r", {"level": 2})
+
+
+def test_it_refuses_to_delete_a_timeline_event(store, event_id):
+    with (
+        pytest.raises(DatabaseError, match="incident_events is append-only"),
+        store.session() as session,
+    ):
+        session.execute(sa.delete(IncidentEvent))
+    assert event_row(store, event_id) == (T0, "t", "opened", "r", {"level": 2})
+
+
+def test_it_keeps_outbox_dedup_keys_unique(store):
+    with store.session() as session:
+        session.add(message("incident:1:opened:ops"))
+    with pytest.raises(IntegrityError), store.session() as session:
+        session.add(message("incident:1:opened:ops"))
+
+
+def test_it_refuses_to_truncate_the_timeline_on_postgresql(pg_url):
+    store = Store(pg_url)
+    store.upgrade()
+    with (
+        pytest.raises(DatabaseError, match="incident_events is append-only"),
+        store.engine.begin() as conn,
+    ):
+        conn.exec_driver_sql("TRUNCATE incident_events")
+    store.dispose()
+
+
+def test_it_migrates_down_and_up_again(store_url):
+    from alembic import command
+
+    from hotline_ops.store.db import _alembic_config
+
+    store = Store(store_url)
+    store.upgrade()
+    with store.engine.begin() as conn:
+        cfg = _alembic_config()
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "base")
+    assert store.revision() is None
+    assert store.upgrade() == "0001"
+    store.dispose()
+
+
+def test_it_has_models_that_match_the_migrations(store_url):
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from hotline_ops.store.models import Base
+
+    store = Store(store_url)
+    store.upgrade()
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    store.dispose()
+    assert diff == []
