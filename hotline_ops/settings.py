@@ -142,21 +142,22 @@ def load_settings(config: Path | None = None, env: Mapping[str, str] | None = No
     return _validate(doc, data, sources)
 
 
-def _validate(doc: yamlfile.YamlDoc, data: dict, sources: dict[str, str]) -> Settings:
+def _validate(doc: yamlfile.YamlDoc, data: dict, sources: dict[tuple[str, ...], str]) -> Settings:
     try:
         return Settings.model_validate(data)
     except pydantic.ValidationError as exc:
-        top = str(exc.errors()[0]["loc"][0]) if exc.errors()[0]["loc"] else ""
-        if top in sources:
-            err = exc.errors()[0]
-            dotted = ".".join(str(p) for p in err["loc"])
-            raise ConfigError(f"env {sources[top]}: {dotted}: {err['msg']}") from exc
+        err = exc.errors()[0]
+        loc = tuple(str(p) for p in err["loc"])
+        # Blame an env variable only for a field it set (or a section it replaced).
+        for path, env_name in sources.items():
+            if loc[: len(path)] == path:
+                raise ConfigError(f"env {env_name}: {'.'.join(loc)}: {err['msg']}") from exc
         raise yamlfile.config_error(exc, doc) from exc
 
 
-def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, str]:
-    """Merge HOTLINE_OPS_* overrides into ``data``; return {top-level key: env var name}."""
-    sources: dict[str, str] = {}
+def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[tuple[str, ...], str]:
+    """Merge HOTLINE_OPS_* overrides into ``data``; return {field path: env var name}."""
+    sources: dict[tuple[str, ...], str] = {}
     for name, raw in sorted(env.items()):
         if not name.startswith(ENV_PREFIX) or name in RESERVED_ENV:
             continue
@@ -165,7 +166,7 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, str]:
         key, value = _env_value(name, raw)
         parts = key.lower().split("__")
         _set_path(data, parts, value, name)
-        sources[parts[0]] = name
+        sources[tuple(parts)] = name
     return sources
 
 

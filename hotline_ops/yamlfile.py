@@ -66,12 +66,21 @@ def parse(text: str, name: str) -> YamlDoc:
     return doc
 
 
+_KEYS = yaml.constructor.SafeConstructor()
+
+
 def _index(node: yaml.Node, loc: Loc, lines: dict[Loc, int], name: str) -> None:
     lines.setdefault(loc, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
+        seen: set[Any] = set()
         for key_node, value_node in node.value:
-            key = key_node.value
+            # Construct the key as the loader will (`2:` is the int 2, not "2"), so line
+            # lookups by the validated data's loc find it.
+            key = (
+                _KEYS.construct_object(key_node)
+                if isinstance(key_node, yaml.ScalarNode)
+                else key_node.value
+            )
             if key in seen:
                 raise ConfigError(f"{name}:{key_node.start_mark.line + 1}: duplicate key '{key}'")
             seen.add(key)
