@@ -59,7 +59,10 @@ def build_app(
     settings = settings or load_settings(config)
     secrets = {name: value.get_secret_value() for name, value in settings.secrets.items()}
     content = load_content(
-        settings.path(settings.paths.probes), settings.path(settings.paths.incidents), secrets
+        settings.path(settings.paths.probes),
+        settings.path(settings.paths.incidents),
+        secrets,
+        settings.tz,
     )
     return App(settings, clock or SystemClock(), content, store)
 

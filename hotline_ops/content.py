@@ -7,16 +7,20 @@ file:line and field (see yamlfile). Content is loaded once per App.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hotline_ops import yamlfile
 from hotline_ops.core.durations import parse_duration
 from hotline_ops.core.levels import Level, LevelPolicy, Rule, Timer
+from hotline_ops.core.maintenance import Window
 from hotline_ops.errors import ConfigError, ProbeError
+from hotline_ops.inventory import Inventory, load_inventory
 from hotline_ops.notify.base import Channel
 from hotline_ops.notify.registry import build_channel
 from hotline_ops.probes.base import Probe
@@ -43,6 +47,8 @@ class Target:
     labels: dict[str, str]
     params: dict[str, Any]
     where: str = ""
+    flap_high: float = 0.5
+    flap_low: float = 0.25
 
     def probe(self) -> Probe:
         return build_probe(self.kind, self.params)
@@ -53,6 +59,8 @@ class Content:
     targets: dict[str, Target] = field(default_factory=dict)
     levels: LevelPolicy | None = None
     channels: dict[str, Channel] = field(default_factory=dict)
+    maintenance: tuple[Window, ...] = ()
+    inventory: Inventory = field(default_factory=Inventory)
 
 
 class _Strict(BaseModel):
@@ -74,44 +82,70 @@ class TargetSpec(BaseModel):
     attempts: int = Field(3, ge=1, le=100)
     rise: int = Field(1, ge=1, le=100)
     labels: dict[str, str] = Field(default_factory=dict)
+    flap_high: float = Field(0.5, ge=0, le=1)
+    flap_low: float = Field(0.25, ge=0, le=1)
 
     _durations = field_validator("interval", "timeout", mode="before")(_duration)
 
 
 class TargetsFile(_Strict):
+    """A probes file: plain ``targets`` and/or a line inventory (see inventory.py)."""
+
     targets: list[dict[str, Any]] = Field(default_factory=list)
+    defaults: dict[str, Any] = Field(default_factory=dict)
+    gateways: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    trunks: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    spans: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    numbers: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
 def load_targets(folder: Path) -> dict[str, Target]:
+    return load_probes(folder)[0]
+
+
+def load_probes(folder: Path) -> tuple[dict[str, Target], Inventory]:
     targets: dict[str, Target] = {}
+    inventory = Inventory()
     for path in sorted(folder.glob("*.yaml")):
         doc = yamlfile.load(path)
         yamlfile.validate(TargetsFile, doc)
-        for index, raw in enumerate(doc.data.get("targets") or []):
-            target = _target(doc, index, raw)
-            if target.name in targets:
-                first = targets[target.name].where
-                raise ConfigError(
-                    f"{target.where}: name: '{target.name}' already defined at {first}"
-                )
-            targets[target.name] = target
-    return targets
+        plain = [_target(doc, i, raw) for i, raw in enumerate(doc.data.get("targets") or [])]
+        part, generated = load_inventory(doc, _target_from_spec)
+        inventory = inventory.merge(part, doc)
+        for target in [*plain, *generated]:
+            _add_unique(targets, target)
+    inventory.check_references()
+    return targets, inventory
+
+
+def _add_unique(targets: dict[str, Target], target: Target) -> None:
+    if target.name in targets:
+        first = targets[target.name].where
+        raise ConfigError(f"{target.where}: name: '{target.name}' already defined at {first}")
+    targets[target.name] = target
 
 
 def _target(doc: yamlfile.YamlDoc, index: int, raw: dict[str, Any]) -> Target:
-    loc = ("targets", index)
+    return _target_from_spec(doc, ("targets", index), raw)
+
+
+def _target_from_spec(
+    doc: yamlfile.YamlDoc, loc: tuple, raw: dict[str, Any], param_loc: tuple | None = None
+) -> Target:
+    """Validate one target; ``param_loc`` is where probe params were written, if elsewhere."""
     spec = yamlfile.validate(TargetSpec, doc, raw, loc)
+    dotted = ".".join(str(p) for p in loc)
     if spec.timeout > spec.interval:
         raise ConfigError(
-            f"{doc.where((*loc, 'timeout'))}: targets.{index}.timeout: must not exceed interval"
+            f"{doc.where((*loc, 'timeout'))}: {dotted}.timeout: must not exceed interval"
         )
     params = dict(spec.model_extra or {})
     try:
         build_probe(spec.kind, params)
     except ProbeError as exc:
-        raise ConfigError(f"{doc.where((*loc, 'kind'))}: targets.{index}.kind: {exc}") from exc
+        raise ConfigError(f"{doc.where((*loc, 'kind'))}: {dotted}.kind: {exc}") from exc
     except pydantic.ValidationError as exc:
-        raise yamlfile.config_error(exc, doc, loc) from exc
+        raise yamlfile.config_error(exc, doc, param_loc or loc) from exc
     return Target(
         spec.name,
         spec.kind,
@@ -122,6 +156,8 @@ def _target(doc: yamlfile.YamlDoc, index: int, raw: dict[str, Any]) -> Target:
         spec.labels,
         params,
         doc.where(loc),
+        spec.flap_high,
+        spec.flap_low,
     )
 
 
@@ -156,6 +192,9 @@ class LevelsFile(_Strict):
     levels: dict[int, LevelSpec]
     rules: list[RuleSpec] = Field(default_factory=list)
     default_level: int = 3
+    reopen_window: float = 1800.0
+
+    _reopen = field_validator("reopen_window", mode="before")(_duration)
 
 
 def load_levels(path: Path, channel_names: set[str]) -> LevelPolicy:
@@ -164,7 +203,7 @@ def load_levels(path: Path, channel_names: set[str]) -> LevelPolicy:
     _check_level_refs(doc, spec, channel_names)
     levels = {n: _level(n, s) for n, s in spec.levels.items()}
     rules = tuple(Rule(r.level, _match(r.match), r.name) for r in spec.rules)
-    return LevelPolicy(levels, rules, spec.default_level)
+    return LevelPolicy(levels, rules, spec.default_level, int(spec.reopen_window))
 
 
 def _check_level_refs(doc: yamlfile.YamlDoc, spec: LevelsFile, channel_names: set[str]) -> None:
@@ -226,7 +265,74 @@ def _channel(doc: yamlfile.YamlDoc, name: str, raw: dict[str, Any], secrets: dic
         raise ConfigError(f"{doc.where(loc)}: channels.{name}: {exc}") from exc
 
 
-def load_content(probes_dir: Path, incidents_dir: Path, secrets: dict[str, str]) -> Content:
+WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
+
+
+class WindowSpec(_Strict):
+    """One-off (start + end) or recurring (every + at + duration); naive times are local."""
+
+    name: str = Field(min_length=1)
+    targets: list[str] = Field(default_factory=list)
+    labels: dict[str, str] = Field(default_factory=dict)
+    start: datetime | None = None
+    end: datetime | None = None
+    every: list[Literal["daily", "mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
+        default_factory=list
+    )
+    at: time | None = None
+    duration: float | None = None
+
+    _duration = field_validator("duration", mode="before")(_duration)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> WindowSpec:
+        one_off = self.start is not None and self.end is not None
+        recurring = bool(self.every) and self.at is not None and self.duration is not None
+        if one_off == recurring:
+            raise ValueError("give either start and end, or every, at and duration")
+        if one_off and self.end <= self.start:
+            raise ValueError("end must be after start")
+        if not (self.targets or self.labels):
+            raise ValueError("name targets or labels the window applies to")
+        return self
+
+    def window(self, tz: ZoneInfo) -> Window:
+        days = range(7) if "daily" in self.every else [WEEKDAYS[d] for d in self.every]
+        return Window(
+            self.name,
+            tuple(self.targets),
+            dict(self.labels),
+            _aware(self.start, tz),
+            _aware(self.end, tz),
+            tuple(sorted(set(days))),
+            self.at,
+            timedelta(seconds=self.duration) if self.duration else None,
+        )
+
+
+def _aware(at: datetime | None, tz: ZoneInfo) -> datetime | None:
+    if at is None:
+        return None
+    return (at if at.tzinfo else at.replace(tzinfo=tz)).astimezone(UTC)
+
+
+class MaintenanceFile(_Strict):
+    windows: list[WindowSpec] = Field(default_factory=list)
+
+
+def load_maintenance(path: Path, tz: ZoneInfo) -> tuple[Window, ...]:
+    if not path.exists():
+        return ()
+    doc = yamlfile.load(path)
+    spec = yamlfile.validate(MaintenanceFile, doc)
+    return tuple(w.window(tz) for w in spec.windows)
+
+
+def load_content(
+    probes_dir: Path, incidents_dir: Path, secrets: dict[str, str], tz: ZoneInfo | None = None
+) -> Content:
     channels = load_channels(incidents_dir / "channels.yaml", secrets)
     levels = load_levels(incidents_dir / "levels.yaml", set(channels))
-    return Content(load_targets(probes_dir), levels, channels)
+    targets, inventory = load_probes(probes_dir)
+    windows = load_maintenance(incidents_dir / "maintenance.yaml", tz or ZoneInfo("UTC"))
+    return Content(targets, levels, channels, windows, inventory)

@@ -1,21 +1,22 @@
-"""The daemon: APScheduler drives cadences only (probe intervals, the timer and outbox
-polls); business deadlines live in the store and are claimed by the timer loop."""
+"""The daemon: the probe engine, plus APScheduler for cadences only (the timer and outbox
+polls, rollup flushes, the 08:00 daily line inspection). Business deadlines live in the
+store and are claimed by the timer loop, never scheduled as jobs."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
 
-from hotline_ops.content import Target
-from hotline_ops.metrics import PROBE_DURATION
-from hotline_ops.services import outbox, probing, timers
+from hotline_ops.engine import ProbeEngine
+from hotline_ops.services import inspection, outbox, probing, timers
 
 log = logging.getLogger(__name__)
+LOOPS = ("timers", "outbox", "rollups")
 
 
 class Daemon:
@@ -23,15 +24,19 @@ class Daemon:
         self.app = app
         self.probes = probes
         self.scheduler = AsyncIOScheduler(timezone=UTC)
+        self.recorder = probing.Recorder(app)
+        self.engine = ProbeEngine(app, self.recorder)
+        self.engine_task: asyncio.Task | None = None
         self.last_tick: dict[str, float] = {}
 
     def start(self) -> None:
         cfg = self.app.settings.daemon
         if self.probes:
-            for target in self.app.targets.values():
-                self._add_probe(target)
-        self._add_loop("timers", self._timers, cfg.timer_poll_s)
-        self._add_loop("outbox", self._outbox, cfg.outbox_poll_s)
+            self.engine_task = asyncio.get_running_loop().create_task(self.engine.run())
+        self._add_loop("timers", timers.fire_due, cfg.timer_poll_s)
+        self._add_loop("outbox", outbox.deliver_due, cfg.outbox_poll_s)
+        self._add_loop("rollups", lambda _app: self.recorder.flush(), 30)
+        self._add_inspection()
         self.scheduler.start()
         log.info(
             "daemon started: %d targets, timer poll %.1fs, outbox poll %.1fs",
@@ -40,25 +45,11 @@ class Daemon:
             cfg.outbox_poll_s,
         )
 
-    def _add_probe(self, target: Target) -> None:
-        # Spread first runs over the interval so 500 targets don't fire in one burst.
-        first = datetime.now(UTC) + timedelta(seconds=random.uniform(0, min(target.interval_s, 2)))
-        self.scheduler.add_job(
-            self._probe,
-            "interval",
-            args=[target],
-            id=f"probe:{target.name}",
-            seconds=target.interval_s,
-            next_run_time=first,
-            coalesce=True,
-            max_instances=1,
-            misfire_grace_time=max(1, int(target.interval_s / 2)),
-        )
-
     def _add_loop(self, name: str, func: Any, every_s: float) -> None:
         self.scheduler.add_job(
-            func,
+            self._guarded,
             "interval",
+            args=[name, func],
             id=name,
             seconds=every_s,
             next_run_time=datetime.now(UTC),
@@ -67,23 +58,29 @@ class Daemon:
             misfire_grace_time=max(1, int(every_s * 5)),
         )
 
-    async def _probe(self, target: Target) -> None:
-        started = self.app.clock.monotonic()
-        result = await probing.check(target)
-        PROBE_DURATION.labels(target.kind).observe(self.app.clock.monotonic() - started)
-        await asyncio.to_thread(probing.record, self.app, target, result)
-        self.last_tick["probes"] = self.app.clock.monotonic()
+    def _add_inspection(self) -> None:
+        """The daily line inspection (M1.2) at 08:00 site time; a missed run (daemon down at
+        08:00) still happens within the hour it comes back."""
+        trigger = CronTrigger(hour=8, minute=0, timezone=self.app.settings.tz)
+        self.scheduler.add_job(
+            self._inspect,
+            trigger,
+            id="inspect-lines",
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=3600,
+        )
 
-    async def _timers(self) -> None:
-        await self._guarded("timers", timers.fire_due, self.app)
+    async def _inspect(self) -> None:
+        try:
+            await inspection.inspect_lines(self.app, self.recorder, trigger="schedule")
+        except Exception:
+            log.exception("scheduled line inspection failed")
 
-    async def _outbox(self) -> None:
-        await self._guarded("outbox", outbox.deliver_due, self.app)
-
-    async def _guarded(self, name: str, func: Any, *args: Any) -> None:
+    async def _guarded(self, name: str, func: Any) -> None:
         """A loop's failure is logged and retried on the next tick, never fatal."""
         try:
-            await asyncio.to_thread(func, *args)
+            await asyncio.to_thread(func, self.app)
             self.last_tick[name] = self.app.clock.monotonic()
         except Exception:
             log.exception("%s loop failed; retrying next tick", name)
@@ -91,10 +88,13 @@ class Daemon:
     def loop_ages(self) -> dict[str, float | None]:
         now = self.app.clock.monotonic()
         return {
-            name: (now - self.last_tick[name]) if name in self.last_tick else None
-            for name in ("timers", "outbox")
+            name: (now - self.last_tick[name]) if name in self.last_tick else None for name in LOOPS
         }
 
-    def shutdown(self) -> None:
+    async def shutdown(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        if self.engine_task is not None:
+            self.engine.stop()
+            await asyncio.wait({self.engine_task}, timeout=3)
+        await asyncio.to_thread(self.recorder.flush, final=True)

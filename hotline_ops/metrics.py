@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from hotline_ops.services import status
@@ -17,6 +17,18 @@ PROBE_DURATION = Histogram(
     "Wall time of one probe check, by probe kind.",
     ["kind"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    registry=None,
+)
+SCHEDULE_LAG = Histogram(
+    "hotline_ops_probe_schedule_lag_seconds",
+    "Delay between a check's due time and its start.",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+    registry=None,
+)
+PROBE_CHECKS = Counter(
+    "hotline_ops_probe_checks",
+    "Probe checks completed, by kind and result.",
+    ["kind", "result"],
     registry=None,
 )
 UP_VALUES = {"up": 1.0, "down": 0.0}
@@ -86,4 +98,6 @@ def build_registry(app: Any) -> CollectorRegistry:
     registry = CollectorRegistry()
     registry.register(StoreCollector(app))
     registry.register(PROBE_DURATION)
+    registry.register(SCHEDULE_LAG)
+    registry.register(PROBE_CHECKS)
     return registry

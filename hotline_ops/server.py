@@ -27,7 +27,7 @@ def create_app(app: Any, *, daemon: Daemon | None = None) -> FastAPI:
             yield
         finally:
             if daemon is not None:
-                daemon.shutdown()
+                await daemon.shutdown()
             log.info("server stopped")
 
     api = FastAPI(title="hotline-ops", version=__version__, lifespan=lifespan)

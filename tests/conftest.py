@@ -5,6 +5,7 @@ HOTLINE_TEST_PG_URL; a bare `pytest` starts its own. A missing server fails, nev
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tempfile
 import uuid
@@ -45,6 +46,7 @@ def pg_server() -> Iterator[str]:
         yield out.stdout.strip()
     finally:
         subprocess.run([script, "stop", folder], check=False)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture

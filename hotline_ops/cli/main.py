@@ -60,13 +60,14 @@ def cli(ctx: click.Context, config: Path | None) -> None:
 
 
 def _register() -> None:
-    from hotline_ops.cli import db, incident, probe, serve
+    from hotline_ops.cli import db, incident, inspect, probe, serve
 
     cli.add_command(db.init)
     cli.add_command(db.db)
     cli.add_command(serve.serve)
     cli.add_command(probe.probe)
     cli.add_command(incident.incident)
+    cli.add_command(inspect.inspect_)
 
 
 _register()

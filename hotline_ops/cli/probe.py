@@ -8,7 +8,8 @@ import click
 
 from hotline_ops.cli.main import get_app
 from hotline_ops.cli.output import emit_json, local, table
-from hotline_ops.errors import NotFound
+from hotline_ops.errors import HotlineOpsError, NotFound
+from hotline_ops.services import nagios as nagios_out
 from hotline_ops.services import probing
 
 
@@ -73,23 +74,55 @@ def _ms(seconds: float | None) -> str:
     is_flag=True,
     help="Fold results into health state (may open or resolve incidents), as the daemon does.",
 )
+@click.option(
+    "--nagios",
+    is_flag=True,
+    help="Plugin mode for Nagios/Icinga/Zabbix: one status line with perfdata; "
+    "exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def run(ctx: click.Context, targets: tuple[str, ...], record: bool, as_json: bool) -> None:
+def run(
+    ctx: click.Context, targets: tuple[str, ...], record: bool, nagios: bool, as_json: bool
+) -> None:
     """Check TARGETS (default all) now. Exit 1 when any check fails."""
+    if nagios:
+        ctx.exit(_nagios(ctx, targets))
     app = get_app(ctx)
-    unknown = [t for t in targets if t not in app.targets]
-    if unknown:
-        raise NotFound(f"unknown target '{unknown[0]}' (see 'hotline-ops probe list')")
-    chosen = [app.targets[n] for n in targets] if targets else list(app.targets.values())
+    chosen = _chosen(app, targets)
     results = asyncio.run(_check_all(chosen))
     if record:
         app.store.check_migrated()
-        for target, result in zip(chosen, results, strict=True):
-            probing.record(app, target, result)
+        recorder = probing.Recorder(app)
+        recorder.record_many(list(zip(chosen, results, strict=True)))
+        recorder.flush(final=True)
     _print(chosen, results, as_json)
     if not all(r.ok for r in results):
         ctx.exit(1)
+
+
+def _chosen(app, targets: tuple[str, ...]) -> list:
+    unknown = [t for t in targets if t not in app.targets]
+    if unknown:
+        raise NotFound(f"unknown target '{unknown[0]}' (see 'hotline-ops probe list')")
+    return [app.targets[n] for n in targets] if targets else list(app.targets.values())
+
+
+def _nagios(ctx: click.Context, targets: tuple[str, ...]) -> int:
+    """Never raises: a monitoring system must get a status line, and 3 for anything odd."""
+    if len(targets) != 1:
+        click.echo("UNKNOWN - --nagios takes exactly one TARGET")
+        return nagios_out.UNKNOWN
+    try:
+        app = get_app(ctx)
+        (target,) = _chosen(app, targets)
+        result = asyncio.run(probing.check(target))
+    except HotlineOpsError as exc:
+        click.echo(f"UNKNOWN - {exc}")
+        return nagios_out.UNKNOWN
+    line, code = nagios_out.status_line(target.name, result)
+    click.echo(line)
+    return code
 
 
 async def _check_all(targets):

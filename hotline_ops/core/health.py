@@ -3,6 +3,10 @@
 A single failed probe is usually a lost packet, not an outage: the target turns *hard* DOWN
 only after ``attempts`` consecutive failures, and back UP only after ``rise`` consecutive
 successes. Only hard flips leave this module, so one bad sample never wakes anybody.
+
+Flap detection (Nagios' weighted percent state change): a target whose recent results keep
+changing is *flapping*; while it flaps, its incident stays open instead of opening and
+resolving again every few minutes.
 """
 
 from __future__ import annotations
@@ -22,10 +26,15 @@ class Status(StrEnum):
 class HealthPolicy:
     attempts: int = 3
     rise: int = 1
+    flap_window: int = 21
+    flap_high: float = 0.5  # start flapping above this weighted share of changes
+    flap_low: float = 0.25  # stop flapping below it (hysteresis)
 
     def __post_init__(self) -> None:
         if self.attempts < 1 or self.rise < 1:
             raise ValueError("attempts and rise must be >= 1")
+        if self.flap_window < 3 or not 0 <= self.flap_low <= self.flap_high <= 1:
+            raise ValueError("need flap_window >= 3 and 0 <= flap_low <= flap_high <= 1")
 
 
 @dataclass(frozen=True)
@@ -35,6 +44,8 @@ class HealthState:
     oks: int = 0
     changed_at: datetime | None = None
     checked_at: datetime | None = None
+    history: str = ""  # last results, oldest first: "1" ok, "0" failed
+    flapping: bool = False
 
     @property
     def soft_failing(self) -> bool:
@@ -67,3 +78,39 @@ def observe(
         return state, None
     flip = Flip(old=state.status, new=target, at=now)
     return replace(state, status=target, changed_at=now), flip
+
+
+@dataclass(frozen=True)
+class Verdict:
+    state: HealthState
+    flip: Flip | None = None
+    flap: str | None = None  # "start" | "stop" when flapping begins or ends
+
+
+def assess(state: HealthState, ok: bool, now: datetime, policy: HealthPolicy) -> Verdict:
+    """``observe`` plus result history and flap detection."""
+    state, flip = observe(state, ok, now, policy)
+    history = (state.history + ("1" if ok else "0"))[-policy.flap_window :]
+    change = flap_change(history, policy.flap_window)
+    flapping = state.flapping
+    if not flapping and change > policy.flap_high:
+        flapping = True
+    elif flapping and change < policy.flap_low:
+        flapping = False
+    event = None if flapping == state.flapping else ("start" if flapping else "stop")
+    return Verdict(replace(state, history=history, flapping=flapping), flip, event)
+
+
+def flap_change(history: str, window: int) -> float:
+    """Weighted share of result changes: newer changes weigh 1.2, the oldest 0.8.
+
+    Divided by the full window's transitions, so a short history cannot look like flapping.
+    """
+    transitions = window - 1
+    offset = transitions - (len(history) - 1)  # a short history is the newest part
+    total = 0.0
+    for i in range(1, len(history)):
+        if history[i] != history[i - 1]:
+            position = offset + i - 1
+            total += 0.8 + 0.4 * position / (transitions - 1)
+    return total / transitions

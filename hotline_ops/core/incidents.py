@@ -18,6 +18,9 @@ TRANSITIONS: dict[str, tuple[frozenset[IncidentStatus], IncidentStatus]] = {
         frozenset({IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED}),
         IncidentStatus.RESOLVED,
     ),
+    # The same fault back within the reopen window continues the old incident (one
+    # incident for one fault, however often it blinks).
+    "reopen": (frozenset({IncidentStatus.RESOLVED}), IncidentStatus.OPEN),
 }
 
 

@@ -47,6 +47,7 @@ class LevelPolicy:
     levels: dict[int, Level]
     rules: tuple[Rule, ...]
     default_level: int = 3
+    reopen_window_s: int = 1800  # the same fault back within this reopens the incident
 
     def classify(self, labels: dict[str, str]) -> Level:
         """First matching rule wins; an explicit ``level`` label wins over rules."""

@@ -25,6 +25,9 @@ class ProbeResult:
     latency_s: float | None
     detail: str
     metrics: dict[str, float] = field(default_factory=dict)
+    # Kind-specific verdict beyond ok/not ok, e.g. SIP "healthy" | "refused" | "degraded" |
+    # "down", or E1 alarm names; reports and inspections group by it.
+    classification: str = ""
 
 
 class TargetError(Exception):
@@ -47,6 +50,10 @@ class Probe(ABC):
     @abstractmethod
     async def check(self, timeout: float) -> ProbeResult:
         """Run one check, bounded by ``timeout`` seconds overall; never raises for the target."""
+
+    async def close(self) -> None:
+        """Release what the probe holds between checks (sockets, sessions); default none."""
+        return None
 
 
 async def run_within(timeout: float, attempt: Coroutine[Any, Any, ProbeResult]) -> ProbeResult:

@@ -70,6 +70,41 @@ def open_incident(
     return incident, True
 
 
+def open_or_reopen(
+    session: Session, app: Any, *, now: datetime, dedup_key: str, **fields: Any
+) -> tuple[Incident, bool]:
+    """Like open_incident, but the same fault back within the level policy's reopen window
+    continues the incident it resolved (created=False)."""
+    if _open_by_key(session, dedup_key) is None:
+        recent = _recently_resolved(session, dedup_key, now, app.levels.reopen_window_s)
+        if recent is not None:
+            reason = f"reopened: {fields.get('title', '')}"
+            return _transition(
+                session,
+                app,
+                recent,
+                "reopen",
+                now=now,
+                actor=fields.get("actor", "system"),
+                reason=reason,
+            ), False
+    return open_incident(session, app, now=now, dedup_key=dedup_key, **fields)
+
+
+def _recently_resolved(
+    session: Session, dedup_key: str, now: datetime, window_s: int
+) -> Incident | None:
+    latest = session.scalar(
+        select(Incident)
+        .where(Incident.dedup_key == dedup_key)
+        .order_by(Incident.id.desc())
+        .limit(1)
+    )
+    if latest is None or latest.resolved_at is None:
+        return None
+    return latest if (now - latest.resolved_at).total_seconds() <= window_s else None
+
+
 def _open_by_key(session: Session, dedup_key: str) -> Incident | None:
     return session.scalar(select(Incident).where(Incident.open_key == dedup_key))
 
@@ -144,6 +179,11 @@ def _transition(
         status = next_status(IncidentStatus(incident.status), action)
     except TransitionRefused as exc:
         raise IllegalTransition(f"incident #{incident.id}: {exc}") from exc
+    event = "reopened" if action == "reopen" else str(status)
+    suffix = f":{_count_events(session, incident, event) + 1}" if action == "reopen" else ""
+    if action == "reopen":
+        _unmeet_deadlines(session, incident)
+        incident.resolved_at, incident.open_key = None, incident.dedup_key
     incident.status = status
     if status == IncidentStatus.ACKNOWLEDGED:
         incident.acknowledged_at = now
@@ -151,10 +191,30 @@ def _transition(
         incident.resolved_at = now
         incident.open_key = None
     _meet_deadlines(session, incident, str(status), now)
-    _event(session, incident, now, actor, str(status), reason)
+    _event(session, incident, now, actor, event, reason)
     deadlines = list(deadlines_of(session, incident.id))
-    _notify(session, app, incident, str(status), now, deadlines, reason=reason, actor=actor)
+    _notify(session, app, incident, event, now, deadlines, suffix, reason=reason, actor=actor)
     return incident
+
+
+def _count_events(session: Session, incident: Incident, kind: str) -> int:
+    return len(
+        session.scalars(
+            select(IncidentEvent.id).where(
+                IncidentEvent.incident_id == incident.id, IncidentEvent.kind == kind
+            )
+        ).all()
+    )
+
+
+def _unmeet_deadlines(session: Session, incident: Incident) -> None:
+    """Timers the resolution stopped run on again (from their original due time)."""
+    session.execute(
+        update(Deadline)
+        .where(Deadline.incident_id == incident.id, Deadline.fired_at.is_(None))
+        .where(Deadline.met_at == incident.resolved_at)
+        .values(met_at=None)
+    )
 
 
 def _meet_deadlines(session: Session, incident: Incident, status: str, now: datetime) -> None:

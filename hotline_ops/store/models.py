@@ -58,19 +58,54 @@ class TargetState(Base):
     checked_at: Mapped[datetime | None]
     latency_s: Mapped[float | None] = mapped_column(Float)
     detail: Mapped[str] = mapped_column(Text, default="")
+    history: Mapped[str] = mapped_column(String(64), default="")
+    flapping: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Went DOWN inside a maintenance window: open the incident if still DOWN when it ends.
+    suppressed: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
-class ProbeResult(Base):
-    """Every probe outcome, kept for availability figures in reports."""
+class StateChange(Base):
+    """Hard flips, flapping start/stop and maintenance suppressions: the probe history that
+    availability and the inspection reports are computed from, beside the rollups."""
 
-    __tablename__ = "probe_results"
-    __table_args__ = (Index("ix_probe_results_target_at", "target", "at"),)
+    __tablename__ = "state_changes"
+    __table_args__ = (Index("ix_state_changes_target_at", "target", "at"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     target: Mapped[str] = mapped_column(String(200))
     at: Mapped[datetime]
-    ok: Mapped[bool] = mapped_column(Boolean)
-    latency_s: Mapped[float | None] = mapped_column(Float)
+    kind: Mapped[str] = mapped_column(String(20))  # flip | flap | maintenance
+    old: Mapped[str] = mapped_column(String(16), default="")
+    new: Mapped[str] = mapped_column(String(16), default="")
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class ProbeRollup(Base):
+    """One target's results over one 5-minute bucket."""
+
+    __tablename__ = "probe_rollups"
+    __table_args__ = (Index("ix_probe_rollups_bucket", "bucket"),)
+    target: Mapped[str] = mapped_column(String(200), primary_key=True)
+    bucket: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    failures: Mapped[int] = mapped_column(Integer)
+    rtt_p50: Mapped[float | None] = mapped_column(Float)
+    rtt_p95: Mapped[float | None] = mapped_column(Float)
+    rtt_max: Mapped[float | None] = mapped_column(Float)
+    peaks: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    classes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Inspection(Base):
+    """A stored inspection record (daily line inspection, M1.2); the report renders it."""
+
+    __tablename__ = "inspections"
+    __table_args__ = (Index("ix_inspections_kind_day", "kind", "day"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    day: Mapped[str] = mapped_column(String(10))  # local date, YYYY-MM-DD
+    created_at: Mapped[datetime]
+    trigger: Mapped[str] = mapped_column(String(20))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
 class Incident(Base):

@@ -43,9 +43,19 @@ def test_it_refuses_to_resolve_a_resolved_incident():
 
 def test_it_refuses_an_unknown_action():
     with pytest.raises(TransitionRefused) as info:
-        next_status(OPEN, "reopen")
-    assert str(info.value) == "unknown action 'reopen'"
+        next_status(OPEN, "escalate")
+    assert str(info.value) == "unknown action 'escalate'"
 
 
 def test_it_counts_every_status_but_resolved_as_open():
     assert [is_open(s) for s in (OPEN, ACKED, RESOLVED)] == [True, True, False]
+
+
+def test_it_reopens_a_resolved_incident():
+    assert next_status(IncidentStatus.RESOLVED, "reopen") == OPEN
+
+
+def test_it_refuses_to_reopen_an_open_incident():
+    with pytest.raises(TransitionRefused) as info:
+        next_status(OPEN, "reopen")
+    assert str(info.value) == "cannot reopen an incident that is open (only resolved)"

@@ -65,13 +65,15 @@ def slice_app(tmp_path, service, receiver, make_app, store_url):
                   "attempts": 3, "labels": {"impact": "core", "segment": "lan"}}],
         channels={"ops": {"kind": "webhook", "url": receiver.url, "timeout_s": 2}},
     )
-    return make_app(root, store_url)
+    app = make_app(root, store_url)
+    app.test_recorder = probing.Recorder(app)
+    return app
 
 
 def cycle(app, clock) -> probing.Outcome:
     """One probe interval: check, record, then let the outbox run."""
     clock.advance(timedelta(seconds=30))
-    (outcome,) = asyncio.run(probing.run_targets(app))
+    (outcome,) = asyncio.run(probing.run_targets(app, app.test_recorder))
     outbox.deliver_due(app)
     return outcome
 

@@ -78,10 +78,10 @@ def event_row(store, event_id: int) -> tuple:
         return (event.at, event.actor, event.kind, event.reason, event.data)
 
 
-def test_it_migrates_to_head_0001(store_url):
+def test_it_migrates_to_head(store_url):
     store = Store(store_url)
     try:
-        assert (store.upgrade(), store.revision()) == ("0001", "0001")
+        assert (store.upgrade(), store.revision()) == ("0002", "0002")
     finally:
         store.dispose()
 
@@ -98,7 +98,7 @@ def test_it_tells_how_to_migrate_a_fresh_store(store_url):
     finally:
         store.dispose()
     assert str(info.value) == (
-        "store is at revision none, code needs 0001: "
+        "store is at revision none, code needs 0002: "
         "run 'hotline-ops db upgrade' (or 'hotline-ops init')"
     )
 
@@ -211,7 +211,7 @@ def test_it_migrates_down_and_up_again(store_url):
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, "base")
     assert store.revision() is None
-    assert store.upgrade() == "0001"
+    assert store.upgrade() == "0002"
     store.dispose()
 
 

@@ -1,0 +1,87 @@
+"""The probe engine on the real clock: every target runs on its interval, checks in flight
+are bounded, schedule lag is measured, stop() is prompt, a crashing probe is contained."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from hotline_ops.app import build_app
+from hotline_ops.clock import SystemClock
+from hotline_ops.engine import ProbeEngine
+from hotline_ops.metrics import SCHEDULE_LAG
+from hotline_ops.services import probing
+from hotline_ops.settings import load_settings
+from tests.support.content import write_content
+
+
+def engine_app(tmp_path, targets):
+    root = write_content(tmp_path / "site", targets=targets)
+    app = build_app(load_settings(root, env={}), clock=SystemClock())
+    app.store.upgrade()
+    return app
+
+
+def fakes(count: int, interval: str = "0.2s", **extra):
+    base = {"kind": "fake", "interval": interval, "timeout": "0.15s", "latency_s": 0.0}
+    return [{"name": f"t{i}", **base, **extra} for i in range(count)]
+
+
+def run_for(engine: ProbeEngine, seconds: float) -> float:
+    """Run the engine, stop it after ``seconds``; return how long stopping took."""
+    async def main() -> float:
+        task = asyncio.create_task(engine.run())
+        await asyncio.sleep(seconds)
+        started = time.monotonic()
+        engine.stop()
+        await task
+        return time.monotonic() - started
+
+    return asyncio.run(main())
+
+
+def test_it_runs_each_target_about_once_per_interval(tmp_path):
+    app = engine_app(tmp_path, fakes(20))
+    engine = ProbeEngine(app, probing.Recorder(app), seed=1)
+    run_for(engine, 2.1)
+    # 20 targets × 2.1 s ÷ 0.2 s: first runs are spread over the first interval.
+    assert 180 <= engine.completed <= 220
+    app.close()
+
+
+def test_it_stores_the_state_of_every_target(tmp_path):
+    app = engine_app(tmp_path, fakes(5))
+    run_for(ProbeEngine(app, probing.Recorder(app), seed=1), 0.6)
+    with app.store.session() as session:
+        states = probing.states(session)
+    assert sorted((n, s.status) for n, s in states.items()) == [
+        (f"t{i}", "up") for i in range(5)]
+    app.close()
+
+
+def test_it_stops_within_half_a_second(tmp_path):
+    app = engine_app(tmp_path, fakes(5, interval="10s"))
+    took = run_for(ProbeEngine(app, probing.Recorder(app), seed=1), 0.3)
+    assert took < 0.5
+    app.close()
+
+
+def test_it_observes_schedule_lag_for_every_check(tmp_path):
+    before = SCHEDULE_LAG.collect()[0].samples
+    count_before = next(s.value for s in before if s.name.endswith("_count"))
+    app = engine_app(tmp_path, fakes(10))
+    engine = ProbeEngine(app, probing.Recorder(app), seed=1)
+    run_for(engine, 1.0)
+    after = SCHEDULE_LAG.collect()[0].samples
+    count_after = next(s.value for s in after if s.name.endswith("_count"))
+    assert count_after - count_before == engine.completed
+    app.close()
+
+
+def test_it_bounds_checks_in_flight(tmp_path):
+    app = engine_app(tmp_path, fakes(10, interval="1s", timeout="0.9s", latency_s=0.5))
+    engine = ProbeEngine(app, probing.Recorder(app), concurrency=2, seed=1)
+    run_for(engine, 1.9)
+    # Two at a time, 0.5 s each: at most 2 × 1.9 ÷ 0.5 = 7 checks can finish.
+    assert engine.completed <= 8
+    app.close()
