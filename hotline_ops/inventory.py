@@ -221,15 +221,17 @@ def _span_targets(doc, inv: Inventory, defaults: Defaults, make_target: MakeTarg
 
 
 def span_params(gw: GatewaySpec, span: SpanSpec) -> dict[str, Any]:
-    """The snmp probe's params for one E1 span: line status, error intervals, ISDN."""
-    isdn: dict[str, Any] = {"capacity": span.channels}
+    """The snmp probe's params for one E1 span: line status, error intervals and, for a PRI
+    span with a D channel, ISDN signalling and B-channel occupancy."""
+    checks: list[dict[str, Any]] = [{"type": "e1", "span_index": span.index}]
     if span.lapd_index is not None:
-        isdn["lapd_index"] = span.lapd_index
-    if span.bearer_indexes:
-        isdn["bearer_indexes"] = span.bearer_indexes
-    checks: list[dict[str, Any]] = [{"e1": {"span_index": span.index}}]
-    if span.lapd_index is not None or span.bearer_indexes:
-        checks.append({"isdn": isdn})
+        isdn: dict[str, Any] = {"type": "isdn", "lapd_index": span.lapd_index,
+                                "capacity": span.channels}
+        if span.bearer_indexes:
+            isdn["bearer_indexes"] = span.bearer_indexes
+        else:
+            isdn["bearer_walk"] = True
+        checks.append(isdn)
     params: dict[str, Any] = {
         "host": gw.host,
         "port": gw.snmp_port,

@@ -44,7 +44,12 @@ class Outcome:
 
 
 async def check(target: Target, probe: Any = None) -> ProbeResult:
-    """Run one probe; a probe that overruns its timeout is a failure, never a hang."""
+    """Run one probe; a probe that overruns its timeout is a failure, never a hang.
+
+    Without ``probe`` a one-off instance is built and closed again (CLI use); the engine
+    passes its long-lived instances, which keep sockets and sessions between checks.
+    """
+    own = probe is None
     probe = probe or target.probe()
     try:
         return await asyncio.wait_for(probe.check(target.timeout_s), target.timeout_s + 1.0)
@@ -53,6 +58,9 @@ async def check(target: Target, probe: Any = None) -> ProbeResult:
     except Exception as exc:  # a probe bug must not take the engine down
         log.exception("probe %s crashed", target.name)
         return ProbeResult(False, None, f"probe error: {type(exc).__name__}: {exc}")
+    finally:
+        if own:
+            await probe.close()
 
 
 def policy_of(target: Target) -> HealthPolicy:
