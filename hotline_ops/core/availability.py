@@ -92,11 +92,12 @@ def down_seconds(
     """Seconds hard DOWN within [start, end) from the period's flips (time, new status)."""
     total = 0.0
     down_since = start if down_at_start else None
-    for at, new in sorted(flips):
+    for raw_at, new in sorted(flips):
+        at = min(max(raw_at, start), end)  # a flip outside the period acts at its edge
         if new == "down" and down_since is None:
-            down_since = max(at, start)
+            down_since = at
         elif new != "down" and down_since is not None:
-            total += (min(at, end) - down_since).total_seconds()
+            total += (at - down_since).total_seconds()
             down_since = None
     if down_since is not None:
         total += (end - down_since).total_seconds()
