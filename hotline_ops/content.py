@@ -9,18 +9,25 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from hotline_ops import yamlfile
 from hotline_ops.core.durations import parse_duration
 from hotline_ops.core.levels import Level, LevelPolicy, Rule, Timer
 from hotline_ops.core.maintenance import Window
 from hotline_ops.errors import ConfigError, ProbeError
-from hotline_ops.inventory import Inventory, load_inventory
+from hotline_ops.inventory import Inventory, generate_targets, load_inventory
 from hotline_ops.notify.base import Channel
 from hotline_ops.notify.registry import build_channel
 from hotline_ops.probes.base import Probe
@@ -88,15 +95,19 @@ class TargetSpec(BaseModel):
     _durations = field_validator("interval", "timeout", mode="before")(_duration)
 
 
+# Hotline numbers are written bare (`12315:`), which YAML reads as an int.
+Key = Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v)]
+
+
 class TargetsFile(_Strict):
     """A probes file: plain ``targets`` and/or a line inventory (see inventory.py)."""
 
     targets: list[dict[str, Any]] = Field(default_factory=list)
     defaults: dict[str, Any] = Field(default_factory=dict)
-    gateways: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    trunks: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    spans: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    numbers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    gateways: dict[Key, dict[str, Any]] = Field(default_factory=dict)
+    trunks: dict[Key, dict[str, Any]] = Field(default_factory=dict)
+    spans: dict[Key, dict[str, Any]] = Field(default_factory=dict)
+    numbers: dict[Key, dict[str, Any]] = Field(default_factory=dict)
 
 
 def load_targets(folder: Path) -> dict[str, Target]:
@@ -109,12 +120,12 @@ def load_probes(folder: Path) -> tuple[dict[str, Target], Inventory]:
     for path in sorted(folder.glob("*.yaml")):
         doc = yamlfile.load(path)
         yamlfile.validate(TargetsFile, doc)
-        plain = [_target(doc, i, raw) for i, raw in enumerate(doc.data.get("targets") or [])]
-        part, generated = load_inventory(doc, _target_from_spec)
-        inventory = inventory.merge(part, doc)
-        for target in [*plain, *generated]:
-            _add_unique(targets, target)
+        for i, raw in enumerate(doc.data.get("targets") or []):
+            _add_unique(targets, _target(doc, i, raw))
+        inventory = inventory.merge(load_inventory(doc))
     inventory.check_references()
+    for target in generate_targets(inventory, _target_from_spec):
+        _add_unique(targets, target)
     return targets, inventory
 
 
@@ -284,12 +295,26 @@ class WindowSpec(_Strict):
 
     _duration = field_validator("duration", mode="before")(_duration)
 
+    @field_validator("at", mode="before")
+    @classmethod
+    def _local_time(cls, value: Any) -> Any:
+        # YAML reads an unquoted 2:30 as the number 150 (sexagesimal): refuse, don't guess.
+        if isinstance(value, int | float):
+            raise ValueError('quote the time, e.g. at: "02:30"')
+        if (isinstance(value, str) and any(c in value for c in "+Zz")) or (
+            isinstance(value, time) and value.tzinfo is not None
+        ):
+            raise ValueError("give a local time without an offset (the site's time zone)")
+        return value
+
     @model_validator(mode="after")
     def _one_kind(self) -> WindowSpec:
         one_off = self.start is not None and self.end is not None
         recurring = bool(self.every) and self.at is not None and self.duration is not None
         if one_off == recurring:
             raise ValueError("give either start and end, or every, at and duration")
+        if one_off and (self.start.tzinfo is None) != (self.end.tzinfo is None):
+            raise ValueError("give start and end both with an offset or both without")
         if one_off and self.end <= self.start:
             raise ValueError("end must be after start")
         if not (self.targets or self.labels):

@@ -10,6 +10,7 @@ inspection can speak per number.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -81,10 +82,14 @@ class Inventory:
     trunks: dict[str, TrunkSpec] = field(default_factory=dict)
     spans: dict[str, SpanSpec] = field(default_factory=dict)
     numbers: dict[str, NumberSpec] = field(default_factory=dict)
+    # Where each entry was written, and that file's document and defaults: targets are
+    # generated after every file is merged, so references may cross files.
     where: dict[tuple[str, str], str] = field(default_factory=dict)
+    docs: dict[tuple[str, str], yamlfile.YamlDoc] = field(default_factory=dict)
+    defaults: dict[tuple[str, str], Defaults] = field(default_factory=dict)
 
-    def merge(self, other: Inventory, doc: yamlfile.YamlDoc) -> Inventory:
-        for part in ("gateways", "trunks", "spans", "numbers"):
+    def merge(self, other: Inventory) -> Inventory:
+        for part in PARTS:
             mine, theirs = getattr(self, part), getattr(other, part)
             for name, spec in theirs.items():
                 if name in mine:
@@ -94,66 +99,111 @@ class Inventory:
                     )
                 mine[name] = spec
         self.where.update(other.where)
+        self.docs.update(other.docs)
+        self.defaults.update(other.defaults)
         return self
 
     def check_references(self) -> None:
-        """Every number's trunks and spans, and every span's gateway, must exist."""
+        """Every number's trunks and spans, and every span's gateway, must exist; a
+        gateway that carries spans needs its SNMP community."""
         for name, span in self.spans.items():
-            if span.gateway not in self.gateways:
-                raise ConfigError(
-                    f"{self.where[('spans', name)]}: spans.{name}.gateway: "
-                    f"unknown gateway '{span.gateway}'"
+            gateway = self.gateways.get(span.gateway)
+            if gateway is None:
+                raise self._error("spans", name, "gateway", f"unknown gateway '{span.gateway}'")
+            if gateway.community_env is None:
+                raise self._error(
+                    "gateways",
+                    span.gateway,
+                    "community_env",
+                    f"required: span '{name}' is read over SNMP",
                 )
         for number, spec in self.numbers.items():
             for part, refs in (("trunks", spec.trunks), ("spans", spec.spans)):
                 for ref in refs:
                     if ref not in getattr(self, part):
-                        raise ConfigError(
-                            f"{self.where[('numbers', number)]}: numbers.{number}."
-                            f"{part}: unknown {part[:-1]} '{ref}'"
-                        )
+                        raise self._error("numbers", number, part, f"unknown {part[:-1]} '{ref}'")
+
+    def _error(self, part: str, name: str, fld: str, message: str) -> ConfigError:
+        doc = self.docs[(part, name)]
+        return ConfigError(f"{doc.where((part, name, fld))}: {part}.{name}.{fld}: {message}")
 
     def numbers_on(self, part: str, name: str) -> list[str]:
         return sorted(n for n, spec in self.numbers.items() if name in getattr(spec, part))
 
 
+PARTS = ("gateways", "trunks", "spans", "numbers")
+MODELS = {"gateways": GatewaySpec, "trunks": TrunkSpec, "spans": SpanSpec, "numbers": NumberSpec}
+NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+# Keys a trunk's `options` may not set: the inventory sets them itself.
+RESERVED_OPTIONS = {
+    "name",
+    "kind",
+    "host",
+    "port",
+    "transport",
+    "labels",
+    "interval",
+    "timeout",
+    "attempts",
+    "rise",
+    "flap_high",
+    "flap_low",
+}
 MakeTarget = Callable[..., Any]
 
 
-def load_inventory(doc: yamlfile.YamlDoc, make_target: MakeTarget) -> tuple[Inventory, list]:
-    """Validate the inventory part of one probes file; return it and its generated targets."""
+def load_inventory(doc: yamlfile.YamlDoc) -> Inventory:
+    """Validate the inventory part of one probes file (references are checked later)."""
     data = doc.data or {}
     defaults = yamlfile.validate(Defaults, doc, data.get("defaults") or {}, ("defaults",))
     inv = Inventory()
-    for part, model in (
-        ("gateways", GatewaySpec),
-        ("trunks", TrunkSpec),
-        ("spans", SpanSpec),
-        ("numbers", NumberSpec),
-    ):
-        for name, raw in (data.get(part) or {}).items():
-            getattr(inv, part)[str(name)] = yamlfile.validate(model, doc, raw or {}, (part, name))
-            inv.where[(part, str(name))] = doc.where((part, name))
-    if not (inv.trunks or inv.spans or inv.gateways):
-        return inv, []
-    # References across files are checked once all files are merged; within one file the
-    # numbers' trunk lists are needed now for the labels.
-    targets = [
-        *_gateway_targets(doc, inv, defaults, make_target),
-        *_trunk_targets(doc, inv, defaults, make_target),
-        *_span_targets(doc, inv, defaults, make_target),
+    for part in PARTS:
+        for key, raw in (data.get(part) or {}).items():
+            name = str(key)
+            if part != "numbers" and not NAME.match(name):
+                raise ConfigError(
+                    f"{doc.where((part, key))}: {part}.{name}: names may use "
+                    "letters, digits, '_', '.' and '-' only"
+                )
+            spec = yamlfile.validate(MODELS[part], doc, raw or {}, (part, key))
+            _check_options(doc, part, key, spec)
+            getattr(inv, part)[name] = spec
+            inv.where[(part, name)] = doc.where((part, key))
+            inv.docs[(part, name)] = doc
+            inv.defaults[(part, name)] = defaults
+    return inv
+
+
+def _check_options(doc: yamlfile.YamlDoc, part: str, key: Any, spec: Any) -> None:
+    if part != "trunks":
+        return
+    clash = sorted(set(spec.options) & RESERVED_OPTIONS)
+    if clash:
+        loc = (part, key, "options", clash[0])
+        raise ConfigError(
+            f"{doc.where(loc)}: trunks.{key}.options.{clash[0]}: set by the "
+            "inventory itself; write it on the trunk"
+        )
+
+
+def generate_targets(inv: Inventory, make_target: MakeTarget) -> list:
+    """One target per trunk, span and reachable gateway, labelled with its segment."""
+    return [
+        *_gateway_targets(inv, make_target),
+        *_trunk_targets(inv, make_target),
+        *_span_targets(inv, make_target),
     ]
-    return inv, targets
 
 
-def _cadence(spec: Cadence, defaults: Defaults) -> dict[str, Any]:
+def _cadence(inv: Inventory, part: str, name: str, spec: Cadence) -> dict[str, Any]:
+    defaults = inv.defaults[(part, name)]
     return {
         key: getattr(spec, key) if getattr(spec, key) is not None else getattr(defaults, key)
         for key in ("interval", "timeout", "attempts", "rise")
     }
 
 
-def _gateway_targets(doc, inv: Inventory, defaults: Defaults, make_target: MakeTarget):
+def _gateway_targets(inv: Inventory, make_target: MakeTarget):
     for name, gw in inv.gateways.items():
         if gw.reach_port is None:
             continue
@@ -164,12 +214,12 @@ def _gateway_targets(doc, inv: Inventory, defaults: Defaults, make_target: MakeT
             "host": gw.host,
             "port": gw.reach_port,
             "labels": labels,
-            **_cadence(gw, defaults),
+            **_cadence(inv, "gateways", name, gw),
         }
-        yield make_target(doc, ("gateways", name), raw)
+        yield make_target(inv.docs[("gateways", name)], ("gateways", name), raw)
 
 
-def _trunk_targets(doc, inv: Inventory, defaults: Defaults, make_target: MakeTarget):
+def _trunk_targets(inv: Inventory, make_target: MakeTarget):
     for name, trunk in inv.trunks.items():
         numbers = ",".join(inv.numbers_on("trunks", name))
         labels = {
@@ -188,19 +238,15 @@ def _trunk_targets(doc, inv: Inventory, defaults: Defaults, make_target: MakeTar
             "transport": trunk.transport,
             **trunk.options,
             "labels": labels,
-            **_cadence(trunk, defaults),
+            **_cadence(inv, "trunks", name, trunk),
         }
+        doc = inv.docs[("trunks", name)]
         yield make_target(doc, ("trunks", name), raw, ("trunks", name, "options"))
 
 
-def _span_targets(doc, inv: Inventory, defaults: Defaults, make_target: MakeTarget):
+def _span_targets(inv: Inventory, make_target: MakeTarget):
     for name, span in inv.spans.items():
-        gw = inv.gateways.get(span.gateway)
-        if gw is None:
-            raise ConfigError(
-                f"{doc.where(('spans', name, 'gateway'))}: spans.{name}.gateway: "
-                f"unknown gateway '{span.gateway}'"
-            )
+        gw = inv.gateways[span.gateway]
         numbers = ",".join(inv.numbers_on("spans", name))
         labels = {
             **span.labels,
@@ -215,9 +261,9 @@ def _span_targets(doc, inv: Inventory, defaults: Defaults, make_target: MakeTarg
             "kind": "snmp",
             **span_params(gw, span),
             "labels": labels,
-            **_cadence(span, defaults),
+            **_cadence(inv, "spans", name, span),
         }
-        yield make_target(doc, ("spans", name), raw)
+        yield make_target(inv.docs[("spans", name)], ("spans", name), raw)
 
 
 def span_params(gw: GatewaySpec, span: SpanSpec) -> dict[str, Any]:
@@ -225,8 +271,11 @@ def span_params(gw: GatewaySpec, span: SpanSpec) -> dict[str, Any]:
     span with a D channel, ISDN signalling and B-channel occupancy."""
     checks: list[dict[str, Any]] = [{"type": "e1", "span_index": span.index}]
     if span.lapd_index is not None:
-        isdn: dict[str, Any] = {"type": "isdn", "lapd_index": span.lapd_index,
-                                "capacity": span.channels}
+        isdn: dict[str, Any] = {
+            "type": "isdn",
+            "lapd_index": span.lapd_index,
+            "capacity": span.channels,
+        }
         if span.bearer_indexes:
             isdn["bearer_indexes"] = span.bearer_indexes
         else:

@@ -285,3 +285,34 @@ def test_it_names_file_line_and_field_of_an_unknown_window_key(tmp_path: Path) -
     assert maintenance_error(path) == (
         f"{path}:3: windows.0.target: Extra inputs are not permitted"
     )
+
+
+def test_it_refuses_an_unquoted_time_of_day(tmp_path: Path) -> None:
+    path = maintenance(
+        tmp_path,
+        "windows:\n  - name: w\n    targets: [db]\n    every: [daily]\n    at: 2:30\n"
+        "    duration: 1h\n",
+    )
+    assert maintenance_error(path) == f'{path}:5: windows.0.at: quote the time, e.g. at: "02:30"'
+
+
+def test_it_refuses_a_time_of_day_with_an_offset(tmp_path: Path) -> None:
+    path = maintenance(
+        tmp_path,
+        'windows:\n  - name: w\n    targets: [db]\n    every: [daily]\n    at: "02:00+08:00"\n'
+        "    duration: 1h\n",
+    )
+    assert maintenance_error(path) == (
+        f"{path}:5: windows.0.at: give a local time without an offset (the site's time zone)"
+    )
+
+
+def test_it_refuses_a_one_off_window_mixing_local_and_offset_times(tmp_path: Path) -> None:
+    path = maintenance(
+        tmp_path,
+        "windows:\n  - name: w\n    targets: [db]\n    start: 2026-12-01 00:00:00\n"
+        "    end: 2026-12-01T04:00:00Z\n",
+    )
+    assert maintenance_error(path) == (
+        f"{path}:2: windows.0: give start and end both with an offset or both without"
+    )
