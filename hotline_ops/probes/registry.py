@@ -12,6 +12,14 @@ PROBE_KINDS: dict[str, str] = {
     "tcp": "hotline_ops.probes.tcp.TcpProbe",
     "http": "hotline_ops.probes.http.HttpProbe",
     "fake": "hotline_ops.probes.fake.FakeProbe",
+    "sip_options": "hotline_ops.probes.sip_options.SipOptionsProbe",
+    "sip_register": "hotline_ops.probes.sip_register.SipRegisterProbe",
+    "snmp": "hotline_ops.probes.snmp.SnmpProbe",
+    "ssh": "hotline_ops.probes.ssh.SshProbe",
+    "host": "hotline_ops.probes.host.HostProbe",
+    "db": "hotline_ops.probes.db.DbProbe",
+    "asr_accuracy": "hotline_ops.probes.asr_accuracy.AsrAccuracyProbe",
+    "ticket_service": "hotline_ops.probes.ticket_service.TicketServiceProbe",
 }
 
 

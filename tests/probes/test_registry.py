@@ -12,7 +12,9 @@ from hotline_ops.probes.registry import PROBE_KINDS, build_probe, probe_class
 def test_it_names_the_unknown_kind_and_the_known_ones() -> None:
     with pytest.raises(ProbeError) as caught:
         probe_class("icmp")
-    assert str(caught.value) == "unknown probe kind 'icmp' (known: fake, http, tcp)"
+    known = ", ".join(sorted(PROBE_KINDS))
+    assert str(caught.value) == f"unknown probe kind 'icmp' (known: {known})"
+    assert {"fake", "http", "tcp", "sip_options", "snmp"} <= set(PROBE_KINDS)
 
 
 def test_it_gives_probe_errors_exit_code_6() -> None:
