@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from hotline_ops.content import Target
@@ -43,7 +43,7 @@ class Outcome:
         return self.verdict.flip
 
 
-async def check(target: Target, probe: Any = None) -> ProbeResult:
+async def check(target: Target, probe: Any = None, *, guard: bool = True) -> ProbeResult:
     """Run one probe; a probe that overruns its timeout is a failure, never a hang.
 
     Without ``probe`` a one-off instance is built and closed again (CLI use); the engine
@@ -52,7 +52,11 @@ async def check(target: Target, probe: Any = None) -> ProbeResult:
     own = probe is None
     probe = probe or target.probe()
     try:
-        return await asyncio.wait_for(probe.check(target.timeout_s), target.timeout_s + 1.0)
+        if not guard:  # the engine, running thousands of checks, keeps one watchdog instead
+            return await probe.check(target.timeout_s)
+        # A safety net one second past the probe's own timeout.
+        async with asyncio.timeout(target.timeout_s + 1.0):
+            return await probe.check(target.timeout_s)
     except TimeoutError:
         return ProbeResult(False, None, f"timeout after {target.timeout_s:g}s")
     except Exception as exc:  # a probe bug must not take the engine down
@@ -70,11 +74,23 @@ def policy_of(target: Target) -> HealthPolicy:
 
 
 class Recorder:
-    """Writes results in batches (one transaction each) and buffers 5-minute rollups."""
+    """Folds results into health state and writes them in batches (one transaction each).
 
-    def __init__(self, app: Any) -> None:
+    The recorder owns probe state while it runs: states live in memory (loaded from the
+    store on first use), so a batch costs one bulk write, not a read per target. A target's
+    row is written at once when anything that matters changed (a failure, a flip, flapping,
+    maintenance) and otherwise at most every ``persist_every_s`` — a steady UP target costs
+    almost nothing. Rollups are buffered per 5-minute bucket and written when it closes.
+    """
+
+    def __init__(self, app: Any, *, persist_every_s: float = 10.0) -> None:
         self.app = app
+        self.persist_every_s = persist_every_s
         self.buckets: dict[tuple[str, datetime], Bucket] = {}
+        self.states: dict[str, HealthState] | None = None
+        self.suppressed: dict[str, bool] = {}
+        self.persisted_at: dict[str, datetime] = {}
+        self.known: set[str] = set()
         self.lock = threading.Lock()
 
     def record(self, target: Target, result: ProbeResult) -> Outcome:
@@ -83,32 +99,62 @@ class Recorder:
     def record_many(self, items: list[tuple[Target, ProbeResult]]) -> list[Outcome]:
         now = self.app.clock.now()
         with self.lock, self.app.store.session() as session:
-            rows = _rows(session, [t for t, _ in items])
-            outcomes = [self._one(session, rows, t, r, now) for t, r in items]
+            if self.states is None:
+                self._load(session)
+            outcomes, rows = [], []
+            for target, result in items:
+                outcome, row = self._one(session, target, result, now)
+                outcomes.append(outcome)
+                if row is not None:
+                    rows.append(row)
+            self._write(session, rows)
         return outcomes
 
+    def _load(self, session: Session) -> None:
+        self.states = {}
+        for row in session.scalars(select(TargetState)):
+            self.states[row.target] = _to_state(row)
+            self.suppressed[row.target] = bool(row.suppressed)
+            self.known.add(row.target)
+
     def _one(
-        self,
-        session: Session,
-        rows: dict[str, TargetState],
-        target: Target,
-        result: ProbeResult,
-        now: datetime,
-    ) -> Outcome:
-        row = rows.get(target.name) or _new_row(session, rows, target)
-        verdict = assess(_to_state(row), result.ok, now, policy_of(target))
-        _write_state(row, verdict.state, result)
+        self, session: Session, target: Target, result: ProbeResult, now: datetime
+    ) -> tuple[Outcome, dict | None]:
+        previous = self.states.get(target.name, HealthState())
+        verdict = assess(previous, result.ok, now, policy_of(target))
+        self.states[target.name] = verdict.state
         self._bucket(target.name, now).add(
             result.ok, result.latency_s, result.metrics, result.classification
         )
-        _act(session, self.app, target, row, verdict, result, now)
-        return Outcome(target, result, verdict.state, verdict)
+        was_suppressed = self.suppressed.get(target.name, False)
+        suppressed = _act(session, self.app, target, was_suppressed, verdict, result, now)
+        self.suppressed[target.name] = suppressed
+        outcome = Outcome(target, result, verdict.state, verdict)
+        changed = _matters(previous, verdict) or suppressed != was_suppressed
+        if not changed and not self._due(target.name, now):
+            return outcome, None
+        self.persisted_at[target.name] = now
+        return outcome, _row(target, verdict.state, result, suppressed)
+
+    def _due(self, name: str, now: datetime) -> bool:
+        last = self.persisted_at.get(name)
+        return last is None or (now - last).total_seconds() >= self.persist_every_s
+
+    def _write(self, session: Session, rows: list[dict]) -> None:
+        new = [r for r in rows if r["target"] not in self.known]
+        old = [r for r in rows if r["target"] in self.known]
+        if new:
+            session.execute(insert(TargetState), new)
+            self.known.update(r["target"] for r in new)
+        if old:
+            session.execute(update(TargetState), old)
 
     def _bucket(self, name: str, now: datetime) -> Bucket:
         key = (name, bucket_start(now))
-        if key not in self.buckets:
-            self.buckets[key] = Bucket()
-        return self.buckets[key]
+        bucket = self.buckets.get(key)
+        if bucket is None:
+            bucket = self.buckets[key] = Bucket()
+        return bucket
 
     def flush(self, *, final: bool = False) -> int:
         """Write closed buckets (all of them when ``final``); returns rows written."""
@@ -123,29 +169,16 @@ class Recorder:
         return len(ready)
 
 
-def _rows(session: Session, targets: list[Target]) -> dict[str, TargetState]:
-    names = [t.name for t in targets]
-    return {
-        r.target: r
-        for r in session.scalars(select(TargetState).where(TargetState.target.in_(names)))
-    }
-
-
-def _new_row(session: Session, rows: dict[str, TargetState], target: Target) -> TargetState:
-    row = TargetState(
-        target=target.name,
-        kind=target.kind,
-        status=Status.UNKNOWN,
-        fails=0,
-        oks=0,
-        detail="",
-        history="",
-        flapping=False,
-        suppressed=False,
+def _matters(previous: HealthState, verdict: Verdict) -> bool:
+    """A change worth writing at once (the rest is written on the persist cadence)."""
+    state = verdict.state
+    return (
+        verdict.flip is not None
+        or verdict.flap is not None
+        or state.fails > 0
+        or previous.fails > 0
+        or previous.status != state.status
     )
-    session.add(row)
-    rows[target.name] = row
-    return row
 
 
 def _to_state(row: TargetState) -> HealthState:
@@ -160,11 +193,21 @@ def _to_state(row: TargetState) -> HealthState:
     )
 
 
-def _write_state(row: TargetState, state: HealthState, result: ProbeResult) -> None:
-    row.status, row.fails, row.oks = str(state.status), state.fails, state.oks
-    row.changed_at, row.checked_at = state.changed_at, state.checked_at
-    row.history, row.flapping = state.history, state.flapping
-    row.latency_s, row.detail = result.latency_s, result.detail
+def _row(target: Target, state: HealthState, result: ProbeResult, suppressed: bool) -> dict:
+    return {
+        "target": target.name,
+        "kind": target.kind,
+        "status": str(state.status),
+        "fails": state.fails,
+        "oks": state.oks,
+        "changed_at": state.changed_at,
+        "checked_at": state.checked_at,
+        "history": state.history,
+        "flapping": state.flapping,
+        "latency_s": result.latency_s,
+        "detail": result.detail,
+        "suppressed": suppressed,
+    }
 
 
 def _upsert_rollup(session: Session, name: str, start: datetime, summary: dict) -> None:
@@ -193,22 +236,24 @@ def _act(
     session: Session,
     app: Any,
     target: Target,
-    row: TargetState,
+    suppressed: bool,
     verdict: Verdict,
     result: ProbeResult,
     now: datetime,
-) -> None:
+) -> bool:
+    """Open, reopen or resolve the target's incident; returns the new 'suppressed' flag."""
     state = verdict.state
+    if verdict.flip is None and verdict.flap is None and not suppressed:
+        return False  # the common case: nothing changed, nothing to decide
     _log_changes(session, target, verdict, result, now)
     window = maintenance.active(
         app.content.maintenance, target.name, target.labels, now, app.settings.tz
     )
-    trouble = (
-        verdict.flip is not None and verdict.flip.new == Status.DOWN
-    ) or verdict.flap == "start"
+    trouble = (verdict.flip is not None and verdict.flip.new == Status.DOWN) or (
+        verdict.flap == "start"
+    )
     if window is not None:
         if trouble:
-            row.suppressed = True
             session.add(
                 StateChange(
                     target=target.name,
@@ -219,12 +264,11 @@ def _act(
                     detail=window.name,
                 )
             )
-        return
-    if trouble or (row.suppressed and state.status == Status.DOWN):
-        row.suppressed = False
+            return True
+        return suppressed
+    if trouble or (suppressed and state.status == Status.DOWN):
         _open(session, app, target, verdict, result, now)
     elif _recovered(verdict):
-        row.suppressed = False
         incidents.resolve_by_key(
             session,
             app,
@@ -233,6 +277,7 @@ def _act(
             actor="probe",
             reason=f"{target.name} 已恢复：{result.detail}",
         )
+    return False
 
 
 def _recovered(verdict: Verdict) -> bool:
