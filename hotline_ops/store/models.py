@@ -42,7 +42,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 class Base(DeclarativeBase):
-    type_annotation_map: ClassVar = {datetime: UTCDateTime, dict[str, Any]: JSON}
+    type_annotation_map: ClassVar = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
 
 
 class TargetState(Base):
@@ -125,6 +125,13 @@ class Incident(Base):
     opened_at: Mapped[datetime]
     acknowledged_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
+    plan_started_at: Mapped[datetime | None]  # L1 emergency plan (M2.3a)
+    mitigated_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    handling: Mapped[str] = mapped_column(String(10), default="remote")  # remote | onsite
+    postmortem: Mapped[str | None] = mapped_column(Text)
+    escalation: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # chain snapshot
+    group_key: Mapped[str | None] = mapped_column(String(300), index=True)
 
 
 class IncidentEvent(Base):
@@ -152,6 +159,12 @@ class Deadline(Base):
     due_at: Mapped[datetime]
     fired_at: Mapped[datetime | None]
     met_at: Mapped[datetime | None]
+    # breach: the contract timer itself; warning: at `fraction` of it; escalation: chain
+    # step `step`; budget: the P9.4 fault-duration warning.
+    purpose: Mapped[str] = mapped_column(String(16), default="breach")
+    fraction: Mapped[float | None] = mapped_column(Float)
+    step: Mapped[int | None] = mapped_column(Integer)
+    cancelled_at: Mapped[datetime | None]
 
 
 class OutboxMessage(Base):
@@ -173,3 +186,39 @@ class OutboxMessage(Base):
     claimed_until: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str] = mapped_column(Text, default="")
+
+
+class Alert(Base):
+    """An alert from Alertmanager or the v2 alerts API, linked to the incident it feeds."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_status", "status", "ends_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), index=True)
+    # Equal to fingerprint while firing, NULL once resolved: one firing row per alert.
+    firing_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    source: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(16))  # firing | resolved
+    labels: Mapped[dict[str, Any]] = mapped_column(JSON)
+    annotations: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime | None]
+    generator_url: Mapped[str] = mapped_column(Text, default="")
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
+    suppressed_by: Mapped[str | None] = mapped_column(String(100))  # silence:N | inhibited:…
+    received_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Silence(Base):
+    """Alertmanager-style silence: matchers and a time range; expiring keeps the row."""
+
+    __tablename__ = "silences"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    matchers: Mapped[list[Any]] = mapped_column(JSON)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(100))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    expired_at: Mapped[datetime | None]

@@ -19,10 +19,12 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("target_states") as batch:
         batch.add_column(sa.Column("history", sa.String(64), nullable=False, server_default=""))
-        batch.add_column(sa.Column("flapping", sa.Boolean, nullable=False,
-                                   server_default=sa.false()))
-        batch.add_column(sa.Column("suppressed", sa.Boolean, nullable=False,
-                                   server_default=sa.false()))
+        batch.add_column(
+            sa.Column("flapping", sa.Boolean, nullable=False, server_default=sa.false())
+        )
+        batch.add_column(
+            sa.Column("suppressed", sa.Boolean, nullable=False, server_default=sa.false())
+        )
     op.drop_index("ix_probe_results_target_at", table_name="probe_results")
     op.drop_table("probe_results")
     _state_changes()
