@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import re
-import signal
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pydantic
@@ -22,72 +18,9 @@ import uvloop
 from hotline_ops.probes import sip
 from hotline_ops.probes.base import ProbeResult
 from hotline_ops.probes.sip_options import SipOptionsProbe, classify
-
-SIP_DIR = Path(__file__).parent / "sip"
-KAMAILIO_MODULES = "/usr/lib/x86_64-linux-gnu/kamailio/modules"
-LOCAL = "127.0.0.1"
-
+from tests.support.peers import LOCAL, SIP_DIR, Sipp, free_port, start_kamailio, stop_process
 
 # --- peers --------------------------------------------------------------------------------
-
-
-def _free_port(kind: int = socket.SOCK_DGRAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as placeholder:
-        placeholder.bind((LOCAL, 0))
-        return int(placeholder.getsockname()[1])
-
-
-def _bound(port: int, table: str) -> bool:
-    needle = f"0100007F:{port:04X}"
-    lines = Path(f"/proc/net/{table}").read_text().splitlines()[1:]
-    return any(line.split()[1] == needle for line in lines)
-
-
-def _start(
-    args: list[str], port: int, tables: tuple[str, ...], log: Path
-) -> subprocess.Popen[bytes]:
-    """Run a peer (its output to ``log``, never a pipe that could fill) until ``port`` is bound."""
-    with log.open("wb") as out:
-        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
-    deadline = time.monotonic() + 10
-    while not all(_bound(port, table) for table in tables):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            proc.wait()
-            output = log.read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"{args[0]} did not come up on {port}: {output}")
-        time.sleep(0.01)
-    return proc
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-class Sipp:
-    def __init__(self, scenario: str, folder: Path) -> None:
-        self.port = _free_port()
-        self.messages = folder / f"{scenario}.messages.log"
-        args = ["sipp", "-sf", str(SIP_DIR / scenario), "-i", LOCAL, "-p", str(self.port),
-                "-mp", str(_free_port()), "-cp", str(_free_port()), "-nostdin",
-                "-trace_msg", "-message_file", str(self.messages)]  # fmt: skip
-        self.proc = _start(args, self.port, ("udp",), folder / f"sipp.{self.port}.log")
-
-    def received(self) -> list[tuple[datetime, str]]:
-        """(time, message) of every message SIPp received, from its -trace_msg file."""
-        text = self.messages.read_text() if self.messages.exists() else ""
-        found = re.findall(
-            r"-+ (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+)\nUDP message received \[\d+\] bytes :\n\n"
-            r"(.*?)\n\n",
-            text,
-            flags=re.S,
-        )
-        return [(datetime.fromisoformat(stamp), message) for stamp, message in found]
 
 
 @pytest.fixture(scope="module")
@@ -98,24 +31,19 @@ def sipp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], S
 
     def get(scenario: str) -> Sipp:
         if scenario not in running:
-            running[scenario] = Sipp(scenario, folder)
+            running[scenario] = Sipp(SIP_DIR / scenario, folder)
         return running[scenario]
 
     yield get
     for instance in running.values():
-        _stop(instance.proc)
+        instance.stop()
 
 
 @pytest.fixture(scope="module")
 def kamailio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    rundir = tmp_path_factory.mktemp("kamailio")
-    port = _free_port(socket.SOCK_STREAM)
-    args = ["kamailio", "-f", str(SIP_DIR / "kamailio.cfg"), "-L", KAMAILIO_MODULES,
-            "-Y", str(rundir), "-l", f"udp:{LOCAL}:{port}", "-l", f"tcp:{LOCAL}:{port}",
-            "-E", "-DD", "-m", "32", "-M", "8"]  # fmt: skip
-    proc = _start(args, port, ("udp", "tcp"), rundir / "kamailio.log")
+    port, proc = start_kamailio(tmp_path_factory.mktemp("kamailio"))
     yield port
-    _stop(proc)
+    stop_process(proc)
 
 
 Reply = Callable[[bytes], list[bytes]]
@@ -322,7 +250,7 @@ def test_it_keeps_the_socket_open_while_a_check_is_in_flight(
 
 def test_it_reports_icmp_port_unreachable_at_once_on_the_shared_socket() -> None:
     started = time.monotonic()
-    result = _check(_udp(_free_port()))
+    result = _check(_udp(free_port()))
     assert time.monotonic() - started < 0.3
     assert result == ProbeResult(
         ok=False,
@@ -334,7 +262,7 @@ def test_it_reports_icmp_port_unreachable_at_once_on_the_shared_socket() -> None
 
 
 def test_it_detects_icmp_without_a_source_ip() -> None:
-    result = _check({"host": LOCAL, "port": _free_port()})
+    result = _check({"host": LOCAL, "port": free_port()})
     assert (result.detail, result.classification) == ("ICMP port unreachable", "down")
 
 
@@ -343,7 +271,7 @@ def test_it_keeps_healthy_targets_unharmed_by_unreachable_ones(
 ) -> None:
     # ICMP errors for the dead targets land on the shared socket while the others send.
     healthy = SipOptionsProbe(_udp(sipp("uas_options_200.xml").port))
-    dead = [SipOptionsProbe(_udp(_free_port())) for _ in range(10)]
+    dead = [SipOptionsProbe(_udp(free_port())) for _ in range(10)]
 
     async def run() -> list[ProbeResult]:
         probes = [p for pair in zip(dead, [healthy] * 10, strict=True) for p in pair]
@@ -357,7 +285,7 @@ def test_it_keeps_healthy_targets_unharmed_by_unreachable_ones(
 
 
 def test_it_works_the_same_under_uvloop(sipp: Callable[[str], Sipp]) -> None:
-    ok_port, dead_port = sipp("uas_options_200.xml").port, _free_port()
+    ok_port, dead_port = sipp("uas_options_200.xml").port, free_port()
 
     async def run() -> list[ProbeResult]:
         first = await SipOptionsProbe(_udp(dead_port)).check(2.0)
@@ -407,7 +335,7 @@ def test_it_uses_target_uri_from_user_and_source_port(
     scripted: Callable[[Reply], ScriptedUdpPeer],
 ) -> None:
     peer = scripted(lambda request: [_answer(request, "200 OK")])
-    source_port = _free_port()
+    source_port = free_port()
     params = _udp(peer.port, target_uri="sip:ping@ct.example", from_user="noc")
     _check({**params, "source_port": source_port})
     [(request, addr)] = peer.requests
@@ -548,7 +476,7 @@ def test_it_reports_a_tcp_peer_closing_without_reply() -> None:
 
 
 def test_it_reports_a_refused_tcp_connection() -> None:
-    result = _check({"host": LOCAL, "port": _free_port(socket.SOCK_STREAM), "transport": "tcp"})
+    result = _check({"host": LOCAL, "port": free_port(socket.SOCK_STREAM), "transport": "tcp"})
     assert (result.ok, result.detail, result.classification) == (False, "connect refused", "down")
     assert result.metrics == {"sip_status": 0.0, "retransmits": 0.0}
 

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-import signal
 import socket
-import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,10 +22,8 @@ from hotline_ops.probes.sip_register import (
     digest_response,
     parse_challenge,
 )
+from tests.support.peers import LOCAL, SIP_DIR, Sipp, free_port, start_kamailio, stop_process
 
-SIP_DIR = Path(__file__).parent / "sip"
-KAMAILIO_MODULES = "/usr/lib/x86_64-linux-gnu/kamailio/modules"
-LOCAL = "127.0.0.1"
 PASSWORD = "s3cret-Pa55"  # what the SIPp scenarios and kamailio.cfg accept for probe-ct
 ENV_OK, ENV_BAD = "HOTLINE_TEST_SIP_PASSWORD", "HOTLINE_TEST_SIP_PASSWORD_BAD"
 
@@ -42,87 +37,25 @@ def passwords(monkeypatch: pytest.MonkeyPatch) -> None:
 # --- peers --------------------------------------------------------------------------------
 
 
-def _free_port(kind: int = socket.SOCK_DGRAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as placeholder:
-        placeholder.bind((LOCAL, 0))
-        return int(placeholder.getsockname()[1])
-
-
-def _bound(port: int, table: str) -> bool:
-    needle = f"0100007F:{port:04X}"
-    lines = Path(f"/proc/net/{table}").read_text().splitlines()[1:]
-    return any(line.split()[1] == needle for line in lines)
-
-
-def _start(
-    args: list[str], port: int, tables: tuple[str, ...], log: Path
-) -> subprocess.Popen[bytes]:
-    """Run a peer (its output to ``log``, never a pipe that could fill) until ``port`` is bound."""
-    with log.open("wb") as out:
-        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
-    deadline = time.monotonic() + 10
-    while not all(_bound(port, table) for table in tables):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            proc.wait()
-            output = log.read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"{args[0]} did not come up on {port}: {output}")
-        time.sleep(0.01)
-    return proc
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-class Sipp:
-    def __init__(self, scenario: str, folder: Path) -> None:
-        self.port = _free_port()
-        self.messages = folder / f"{scenario}.{self.port}.messages.log"
-        args = ["sipp", "-sf", str(SIP_DIR / scenario), "-i", LOCAL, "-p", str(self.port),
-                "-mp", str(_free_port()), "-cp", str(_free_port()), "-nostdin",
-                "-trace_msg", "-message_file", str(self.messages)]  # fmt: skip
-        self.proc = _start(args, self.port, ("udp",), folder / f"sipp.{self.port}.log")
-
-    def received(self) -> list[str]:
-        """Every message SIPp received, from its -trace_msg file."""
-        time.sleep(0.05)  # SIPp writes the trace right after handling the message
-        text = self.messages.read_text() if self.messages.exists() else ""
-        return re.findall(r"UDP message received \[\d+\] bytes :\n\n(.*?)\n\n", text, re.S)
-
-    def wire(self) -> str:
-        return self.messages.read_text()
-
-
 @pytest.fixture
 def sipp(tmp_path: Path) -> Iterator[Callable[[str], Sipp]]:
     """A fresh SIPp registrar per test, so its message trace holds only that test's traffic."""
     running: list[Sipp] = []
 
     def start(scenario: str) -> Sipp:
-        running.append(Sipp(scenario, tmp_path))
+        running.append(Sipp(SIP_DIR / scenario, tmp_path))
         return running[-1]
 
     yield start
     for instance in running:
-        _stop(instance.proc)
+        instance.stop()
 
 
 @pytest.fixture(scope="module")
 def kamailio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    rundir = tmp_path_factory.mktemp("kamailio")
-    port = _free_port(socket.SOCK_STREAM)
-    args = ["kamailio", "-f", str(SIP_DIR / "kamailio.cfg"), "-L", KAMAILIO_MODULES,
-            "-Y", str(rundir), "-l", f"udp:{LOCAL}:{port}", "-l", f"tcp:{LOCAL}:{port}",
-            "-E", "-DD", "-m", "32", "-M", "8"]  # fmt: skip
-    proc = _start(args, port, ("udp", "tcp"), rundir / "kamailio.log")
+    port, proc = start_kamailio(tmp_path_factory.mktemp("kamailio"))
     yield port
-    _stop(proc)
+    stop_process(proc)
 
 
 class ScriptedUdpPeer:
@@ -210,7 +143,7 @@ def test_it_sends_a_challenge_answer_then_removes_its_binding(
 ) -> None:
     registrar = sipp("uas_register_qop.xml")
     _check(_params(registrar.port, expires=600))
-    first, second, third = registrar.received()
+    first, second, third = (message for _, message in registrar.received())
     assert first.startswith("REGISTER sip:hotline.test SIP/2.0\n")
     for message, cseq in ((first, 1), (second, 2), (third, 3)):
         assert f"\nCSeq: {cseq} REGISTER\n" in message
@@ -296,7 +229,7 @@ def test_it_reports_no_reply_as_down() -> None:
 
 
 def test_it_reports_icmp_port_unreachable() -> None:
-    result = _check(_params(_free_port()))
+    result = _check(_params(free_port()))
     assert (result.ok, result.detail, result.classification) == (
         False,
         "ICMP port unreachable",
@@ -306,7 +239,7 @@ def test_it_reports_icmp_port_unreachable() -> None:
 
 def test_it_reports_a_missing_password_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(ENV_OK)
-    result = _check(_params(_free_port()))
+    result = _check(_params(free_port()))
     assert result == ProbeResult(
         ok=False,
         latency_s=None,

@@ -1,22 +1,15 @@
 """SnmpProbe against a real snmpd on 127.0.0.1 playing a media gateway.
 
-snmpd hands the DS1, ISDN, ifOperStatus and host-resources subtrees to
-tests/probes/snmp/pass_persist.py, which serves `values.json`; each test writes the values it
-needs, so every number below is exact. One snmpd per module.
+snmpd (tests/support/peers.py: SnmpAgent) hands the DS1, ISDN, ifOperStatus and
+host-resources subtrees to tests/probes/snmp/pass_persist.py, which serves `values.json`; each
+test writes the values it needs, so every number below is exact. One snmpd per module.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pydantic
@@ -25,96 +18,31 @@ import pytest
 from hotline_ops.probes.base import ProbeResult
 from hotline_ops.probes.registry import build_probe
 from hotline_ops.probes.snmp import SnmpProbe
+from tests.support.peers import (
+    CPU,
+    IF_OPER,
+    INTERVAL,
+    LINE_STATUS,
+    SPAN,
+    STORAGE,
+    SnmpAgent,
+    Values,
+    span,
+)
 
-HERE = Path(__file__).resolve().parent
-SCRIPT = HERE / "snmp" / "pass_persist.py"
-
-DS1 = "1.3.6.1.2.1.10.18"
-ISDN = "1.3.6.1.2.1.10.20"
-LINE_STATUS = "1.3.6.1.2.1.10.18.6.1.10"
-CURRENT = "1.3.6.1.2.1.10.18.7.1"
-INTERVAL = "1.3.6.1.2.1.10.18.8.1"
 LAPD = "1.3.6.1.2.1.10.20.1.3.4.1.2"
 BEARER = "1.3.6.1.2.1.10.20.1.2.1.1.2"
-IF_OPER = "1.3.6.1.2.1.2.2.1.8"
-CPU = "1.3.6.1.2.1.25.3.3.1.2"
-STORAGE = "1.3.6.1.2.1.25.2.3.1"
 FIXED_DISK = ".1.3.6.1.2.1.25.2.1.4"
 RAM = ".1.3.6.1.2.1.25.2.1.2"
 
-SPAN = 3
-Values = dict[str, tuple[str, Any]]
-
-
-@dataclass
-class Agent:
-    port: int
-    values_file: Path
-
-    def serve(self, values: Values) -> None:
-        # Replaced atomically: the helper reloads when the file's inode changes.
-        scratch = self.values_file.with_suffix(".tmp")
-        scratch.write_text(json.dumps({oid: list(v) for oid, v in values.items()}))
-        os.replace(scratch, self.values_file)
-
-    def params(self, *checks: dict[str, Any], **more: Any) -> dict[str, Any]:
-        base = {"host": "127.0.0.1", "port": self.port, "community": "test"}
-        return {**base, "checks": list(checks), **more}
-
-
-def _free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
 
 @pytest.fixture(scope="module")
-def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
-    folder = tmp_path_factory.mktemp("snmpd")
-    helper = folder / "pass_persist.py"
-    # snmpd runs the helper by path: point its shebang at this interpreter.
-    body = SCRIPT.read_text().split("\n", 1)[1]
-    helper.write_text(f"#!{sys.executable}\n{body}")
-    helper.chmod(0o755)
-    port = _free_udp_port()
-    lines = [
-        f"agentAddress udp:127.0.0.1:{port}",
-        "rocommunity test 127.0.0.1",
-        f"pass_persist .{DS1} {helper} {DS1}",
-        f"pass_persist .{ISDN} {helper} {ISDN}",
-        # -p 1 wins over snmpd's own ifTable and hrProcessorTable for these columns.
-        f"pass_persist -p 1 .{IF_OPER} {helper} {IF_OPER}",
-        f"pass_persist -p 1 .{CPU} {helper} {CPU}",
-        f"pass_persist -p 1 .{STORAGE} {helper} {STORAGE}",
-    ]
-    conf = folder / "snmpd.conf"
-    conf.write_text("\n".join(lines) + "\n")
-    log_path = folder / "snmpd.log"
-    env = {**os.environ, "MIBS": "", "SNMP_PERSISTENT_DIR": str(folder / "persist")}
-    with log_path.open("wb") as log:
-        # -I -hrh_storage: snmpd's own hrStorageTable would shadow the helper's.
-        command = ["snmpd", "-f", "-Lo", "-C", "-I", "-hrh_storage", "-c", str(conf)]
-        command += ["-p", str(folder / "snmpd.pid")]
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-    agent = Agent(port, folder / "values.json")
-    agent.serve({})
+def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnmpAgent]:
+    running = SnmpAgent.start(tmp_path_factory.mktemp("snmpd"))
     try:
-        _wait_ready(proc, log_path)
-        yield agent
+        yield running
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-def _wait_ready(proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"snmpd exited with {proc.returncode}: {log.read_text()}")
-        if "NET-SNMP version" in log.read_text():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"snmpd not ready within 10 s: {log.read_text()}")
+        running.stop()
 
 
 def _check(params: dict[str, Any], timeout: float = 3.0) -> ProbeResult:
@@ -128,31 +56,13 @@ def _check(params: dict[str, Any], timeout: float = 3.0) -> ProbeResult:
     return asyncio.run(once())
 
 
-def span(status: int, span_index: int = SPAN, rows: dict[int, tuple] | None = None) -> Values:
-    """A DS1 span: line status, current 15-minute counters, and 96 interval rows.
-
-    ``rows`` maps an interval number to (es, ses, uas, bes, css, valid_data); others are zero.
-    """
-    values: Values = {f"{LINE_STATUS}.{span_index}": ("integer", status)}
-    current = {2: 4, 3: 1, 5: 7, 6: 0, 9: 2}  # ES, SES, UAS, CSS, BES
-    for column, count in current.items():
-        values[f"{CURRENT}.{column}.{span_index}"] = ("gauge", count)
-    for number in range(1, 97):
-        es, ses, uas, bes, css, valid = (rows or {}).get(number, (0, 0, 0, 0, 0, 1))
-        cells = {3: es, 4: ses, 6: uas, 7: css, 10: bes}
-        for column, count in cells.items():
-            values[f"{INTERVAL}.{column}.{span_index}.{number}"] = ("gauge", count)
-        values[f"{INTERVAL}.13.{span_index}.{number}"] = ("integer", valid)
-    return values
-
-
 E1 = {"type": "e1", "span_index": SPAN}
 
 
 # --- E1 spans -------------------------------------------------------------------------------
 
 
-def test_it_reports_a_span_without_alarms_as_ok(agent: Agent) -> None:
+def test_it_reports_a_span_without_alarms_as_ok(agent: SnmpAgent) -> None:
     agent.serve(span(1))
     result = _check(agent.params(E1))
     assert (result.ok, result.detail, result.classification) == (True, "ok", "noAlarm")
@@ -168,7 +78,7 @@ def test_it_reports_a_span_without_alarms_as_ok(agent: Agent) -> None:
     assert result.metrics["e1_line_status"] == 1.0
 
 
-def test_it_fails_a_span_in_loss_of_frame_with_a_yellow_alarm(agent: Agent) -> None:
+def test_it_fails_a_span_in_loss_of_frame_with_a_yellow_alarm(agent: SnmpAgent) -> None:
     agent.serve(span(32 + 2))
     result = _check(agent.params(E1))
     assert (result.ok, result.detail, result.classification) == (
@@ -179,7 +89,7 @@ def test_it_fails_a_span_in_loss_of_frame_with_a_yellow_alarm(agent: Agent) -> N
     assert result.metrics["e1_line_status"] == 34.0
 
 
-def test_it_keeps_a_span_with_only_a_far_end_alarm_ok_but_names_it(agent: Agent) -> None:
+def test_it_keeps_a_span_with_only_a_far_end_alarm_ok_but_names_it(agent: SnmpAgent) -> None:
     agent.serve(span(2))
     result = _check(agent.params(E1))
     assert (result.ok, result.detail, result.classification) == (
@@ -189,7 +99,7 @@ def test_it_keeps_a_span_with_only_a_far_end_alarm_ok_but_names_it(agent: Agent)
     )
 
 
-def test_it_sums_the_last_24_hours_without_the_invalid_intervals(agent: Agent) -> None:
+def test_it_sums_the_last_24_hours_without_the_invalid_intervals(agent: SnmpAgent) -> None:
     rows = {
         1: (3, 1, 0, 2, 0, 1),
         17: (12, 5, 30, 0, 1, 1),
@@ -209,7 +119,7 @@ def test_it_sums_the_last_24_hours_without_the_invalid_intervals(agent: Agent) -
     }
 
 
-def test_it_reads_only_the_configured_span(agent: Agent) -> None:
+def test_it_reads_only_the_configured_span(agent: SnmpAgent) -> None:
     agent.serve({**span(1, span_index=2, rows={5: (40, 0, 0, 0, 0, 1)}), **span(64)})
     other = _check(agent.params({"type": "e1", "span_index": 2}))
     assert (other.ok, other.metrics["e1_es_24h"], other.metrics["e1_valid_intervals"]) == (
@@ -221,7 +131,7 @@ def test_it_reads_only_the_configured_span(agent: Agent) -> None:
     assert (mine.detail, mine.metrics["e1_es_24h"]) == ("E1 span 3: lossOfSignal", 0.0)
 
 
-def test_it_sees_a_new_alarm_on_the_next_check_of_the_same_probe(agent: Agent) -> None:
+def test_it_sees_a_new_alarm_on_the_next_check_of_the_same_probe(agent: SnmpAgent) -> None:
     probe = SnmpProbe(agent.params(E1))
 
     async def twice() -> tuple[ProbeResult, ProbeResult]:
@@ -241,7 +151,7 @@ def test_it_sees_a_new_alarm_on_the_next_check_of_the_same_probe(agent: Agent) -
     )
 
 
-def test_it_survives_a_new_event_loop_and_a_close(agent: Agent) -> None:
+def test_it_survives_a_new_event_loop_and_a_close(agent: SnmpAgent) -> None:
     agent.serve(span(1))
     probe = SnmpProbe(agent.params(E1))
     first = asyncio.run(probe.check(3.0))
@@ -267,7 +177,7 @@ def _isdn(lapd: int, bearers: list[int]) -> Values:
     return values
 
 
-def test_it_fails_when_the_d_channel_is_down(agent: Agent) -> None:
+def test_it_fails_when_the_d_channel_is_down(agent: SnmpAgent) -> None:
     agent.serve(_isdn(1, [1] * 30))
     result = _check(agent.params({"type": "isdn", "lapd_index": 12}))
     assert (result.ok, result.detail, result.metrics) == (
@@ -277,7 +187,7 @@ def test_it_fails_when_the_d_channel_is_down(agent: Agent) -> None:
     )
 
 
-def test_it_counts_the_b_channels_in_use_by_walking_the_bearer_table(agent: Agent) -> None:
+def test_it_counts_the_b_channels_in_use_by_walking_the_bearer_table(agent: SnmpAgent) -> None:
     statuses = [4] * 17 + [3] * 2 + [2] + [1] * 10  # 20 in use out of 30
     agent.serve(_isdn(3, statuses))
     check = {"type": "isdn", "lapd_index": 12, "bearer_walk": True, "capacity": 30}
@@ -289,7 +199,7 @@ def test_it_counts_the_b_channels_in_use_by_walking_the_bearer_table(agent: Agen
     )
 
 
-def test_it_counts_listed_b_channels_against_their_number(agent: Agent) -> None:
+def test_it_counts_listed_b_channels_against_their_number(agent: SnmpAgent) -> None:
     agent.serve(_isdn(3, [4, 1, 2, 1, 3]))
     check = {"type": "isdn", "lapd_index": 12, "bearer_indexes": [100, 101, 102, 103]}
     result = _check(agent.params(check))
@@ -300,7 +210,7 @@ def test_it_counts_listed_b_channels_against_their_number(agent: Agent) -> None:
     }
 
 
-def test_it_fails_an_interface_that_is_down(agent: Agent) -> None:
+def test_it_fails_an_interface_that_is_down(agent: SnmpAgent) -> None:
     agent.serve({f"{IF_OPER}.3": ("integer", 2), f"{IF_OPER}.4": ("integer", 1)})
     down = _check(agent.params({"type": "if_oper", "if_index": 3}))
     up = _check(agent.params({"type": "if_oper", "if_index": 4}))
@@ -329,7 +239,7 @@ def _host(loads: list[int], disk_used: int) -> Values:
     return values
 
 
-def test_it_passes_cpu_and_storage_within_thresholds(agent: Agent) -> None:
+def test_it_passes_cpu_and_storage_within_thresholds(agent: SnmpAgent) -> None:
     agent.serve(_host([30, 50], disk_used=700))
     result = _check(agent.params({"type": "host_resources", "cpu_max": 80, "storage_max": 90}))
     assert (result.ok, result.detail, result.metrics) == (
@@ -339,7 +249,7 @@ def test_it_passes_cpu_and_storage_within_thresholds(agent: Agent) -> None:
     )
 
 
-def test_it_fails_cpu_and_storage_over_thresholds(agent: Agent) -> None:
+def test_it_fails_cpu_and_storage_over_thresholds(agent: SnmpAgent) -> None:
     agent.serve(_host([95, 85], disk_used=950))
     result = _check(agent.params({"type": "host_resources", "cpu_max": 80, "storage_max": 90}))
     assert (result.ok, result.detail, result.metrics) == (
@@ -349,14 +259,14 @@ def test_it_fails_cpu_and_storage_over_thresholds(agent: Agent) -> None:
     )
 
 
-def test_it_watches_only_the_listed_storage(agent: Agent) -> None:
+def test_it_watches_only_the_listed_storage(agent: SnmpAgent) -> None:
     agent.serve(_host([10], disk_used=950))
     check = {"type": "host_resources", "storage_indexes": [32]}
     result = _check(agent.params(check))
     assert (result.ok, result.metrics) == (True, {"cpu_pct": 10.0, "storage_pct": 50.0})
 
 
-def test_it_joins_the_faults_of_several_checks(agent: Agent) -> None:
+def test_it_joins_the_faults_of_several_checks(agent: SnmpAgent) -> None:
     agent.serve({**span(32), **_isdn(2, [4, 4]), f"{IF_OPER}.3": ("integer", 7)})
     checks = [
         E1,
@@ -375,7 +285,7 @@ def test_it_joins_the_faults_of_several_checks(agent: Agent) -> None:
 # --- bad replies and silence ----------------------------------------------------------------
 
 
-def test_it_times_out_within_the_deadline_on_a_wrong_community(agent: Agent) -> None:
+def test_it_times_out_within_the_deadline_on_a_wrong_community(agent: SnmpAgent) -> None:
     agent.serve(span(1))
     started = time.monotonic()
     result = _check(agent.params(E1, community="not-the-community"), timeout=1.0)
@@ -388,7 +298,7 @@ def test_it_times_out_within_the_deadline_on_a_wrong_community(agent: Agent) -> 
     assert "not-the-community" not in repr(result)
 
 
-def test_it_reports_when_snmp_retries_run_out_first(agent: Agent) -> None:
+def test_it_reports_when_snmp_retries_run_out_first(agent: SnmpAgent) -> None:
     agent.serve(_isdn(3, []))
     params = agent.params(
         {"type": "isdn", "lapd_index": 12},
@@ -404,7 +314,7 @@ def test_it_reports_when_snmp_retries_run_out_first(agent: Agent) -> None:
     )
 
 
-def test_it_names_the_oid_of_a_missing_instance(agent: Agent) -> None:
+def test_it_names_the_oid_of_a_missing_instance(agent: SnmpAgent) -> None:
     agent.serve(span(1))
     result = _check(agent.params({"type": "e1", "span_index": 9}))
     assert (result.ok, result.detail, result.classification) == (
@@ -414,7 +324,7 @@ def test_it_names_the_oid_of_a_missing_instance(agent: Agent) -> None:
     )
 
 
-def test_it_names_the_oid_of_a_value_of_the_wrong_type(agent: Agent) -> None:
+def test_it_names_the_oid_of_a_value_of_the_wrong_type(agent: SnmpAgent) -> None:
     agent.serve({**span(1), f"{LINE_STATUS}.3": ("string", "red")})
     result = _check(agent.params(E1))
     assert (result.ok, result.detail) == (
@@ -423,7 +333,7 @@ def test_it_names_the_oid_of_a_value_of_the_wrong_type(agent: Agent) -> None:
     )
 
 
-def test_it_names_the_oid_of_a_line_status_out_of_range(agent: Agent) -> None:
+def test_it_names_the_oid_of_a_line_status_out_of_range(agent: SnmpAgent) -> None:
     agent.serve(span(0))
     result = _check(agent.params(E1))
     assert result.detail == (
@@ -431,7 +341,7 @@ def test_it_names_the_oid_of_a_line_status_out_of_range(agent: Agent) -> None:
     )
 
 
-def test_it_names_the_oid_of_an_undefined_bearer_state(agent: Agent) -> None:
+def test_it_names_the_oid_of_an_undefined_bearer_state(agent: SnmpAgent) -> None:
     agent.serve(_isdn(3, [1, 9]))
     result = _check(agent.params({"type": "isdn", "lapd_index": 12, "bearer_walk": True}))
     assert result.detail == (
@@ -440,7 +350,7 @@ def test_it_names_the_oid_of_an_undefined_bearer_state(agent: Agent) -> None:
     )
 
 
-def test_it_names_a_hole_in_the_interval_table(agent: Agent) -> None:
+def test_it_names_a_hole_in_the_interval_table(agent: SnmpAgent) -> None:
     values = span(1)
     del values[f"{INTERVAL}.4.3.40"]
     agent.serve(values)
@@ -451,7 +361,7 @@ def test_it_names_a_hole_in_the_interval_table(agent: Agent) -> None:
     )
 
 
-def test_it_reads_with_snmp_v1(agent: Agent) -> None:
+def test_it_reads_with_snmp_v1(agent: SnmpAgent) -> None:
     agent.serve(span(2, rows={9: (5, 0, 0, 0, 0, 1)}))
     result = _check(agent.params(E1, version=1))
     assert (result.ok, result.classification, result.metrics["e1_es_24h"]) == (
@@ -467,7 +377,7 @@ def test_it_reads_with_snmp_v1(agent: Agent) -> None:
 
 
 def test_it_reads_the_community_from_the_environment(
-    agent: Agent, monkeypatch: pytest.MonkeyPatch
+    agent: SnmpAgent, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     agent.serve(span(1))
     params = {**agent.params(E1), "community_env": "GW1_SNMP_COMMUNITY"}
