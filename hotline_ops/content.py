@@ -24,7 +24,7 @@ from pydantic import (
 
 from hotline_ops import yamlfile
 from hotline_ops.core.durations import parse_duration
-from hotline_ops.core.levels import Level, LevelPolicy, Rule, Timer
+from hotline_ops.core.levels import FaultBudget, Level, LevelPolicy, Rule, Timer
 from hotline_ops.core.maintenance import Window
 from hotline_ops.errors import ConfigError, ProbeError
 from hotline_ops.inventory import Inventory, generate_targets, load_inventory
@@ -179,10 +179,14 @@ class TimerSpec(_Strict):
     _after = field_validator("after", mode="before")(_duration)
 
 
+Fraction = Annotated[float, Field(gt=0, lt=1)]
+
+
 class LevelSpec(_Strict):
     name: str
     timers: dict[str, TimerSpec]
     channels: list[str] = Field(default_factory=list)
+    warn_at: list[Fraction] | None = None  # default: the file's warn_at
 
     @field_validator("timers")
     @classmethod
@@ -199,11 +203,23 @@ class RuleSpec(_Strict):
     match: dict[str, str | list[str]] = Field(min_length=1)
 
 
+class BudgetSpec(_Strict):
+    level: int = 1
+    per_year: int = Field(3, ge=1)
+    max_duration: float = 3600.0
+    warn_after: float = 2700.0
+    clause: str = "P9.4"
+
+    _durations = field_validator("max_duration", "warn_after", mode="before")(_duration)
+
+
 class LevelsFile(_Strict):
     levels: dict[int, LevelSpec]
     rules: list[RuleSpec] = Field(default_factory=list)
     default_level: int = 3
     reopen_window: float = 1800.0
+    warn_at: list[Fraction] = Field(default_factory=lambda: [0.5, 0.8])
+    fault_budget: BudgetSpec = Field(default_factory=BudgetSpec)
 
     _reopen = field_validator("reopen_window", mode="before")(_duration)
 
@@ -212,9 +228,11 @@ def load_levels(path: Path, channel_names: set[str]) -> LevelPolicy:
     doc = yamlfile.load(path)
     spec = yamlfile.validate(LevelsFile, doc)
     _check_level_refs(doc, spec, channel_names)
-    levels = {n: _level(n, s) for n, s in spec.levels.items()}
+    levels = {n: _level(n, s, spec.warn_at) for n, s in spec.levels.items()}
     rules = tuple(Rule(r.level, _match(r.match), r.name) for r in spec.rules)
-    return LevelPolicy(levels, rules, spec.default_level, int(spec.reopen_window))
+    b = spec.fault_budget
+    budget = FaultBudget(b.level, b.per_year, int(b.max_duration), int(b.warn_after), b.clause)
+    return LevelPolicy(levels, rules, spec.default_level, int(spec.reopen_window), budget)
 
 
 def _check_level_refs(doc: yamlfile.YamlDoc, spec: LevelsFile, channel_names: set[str]) -> None:
@@ -237,11 +255,12 @@ def _check_level_refs(doc: yamlfile.YamlDoc, spec: LevelsFile, channel_names: se
         )
 
 
-def _level(number: int, spec: LevelSpec) -> Level:
+def _level(number: int, spec: LevelSpec, warn_at: list[float]) -> Level:
     timers = tuple(
         Timer(kind, int(t.after), t.clause, TIMER_MET_BY[kind]) for kind, t in spec.timers.items()
     )
-    return Level(number, spec.name, timers, tuple(spec.channels))
+    warnings = tuple(sorted(spec.warn_at if spec.warn_at is not None else warn_at))
+    return Level(number, spec.name, timers, tuple(spec.channels), warnings)
 
 
 def _match(raw: dict[str, str | list[str]]) -> dict[str, tuple[str, ...]]:

@@ -1,15 +1,14 @@
-"""``incident list|show|open|ack|resolve``."""
+"""``incident``: list, show, timeline, open and every lifecycle action."""
 
 from __future__ import annotations
 
 import getpass
-from datetime import datetime
 
 import click
 
+from hotline_ops.cli import incident_view as view
 from hotline_ops.cli.main import get_app
 from hotline_ops.cli.output import emit_json, local, table
-from hotline_ops.core.durations import format_duration
 from hotline_ops.errors import BadRequest
 from hotline_ops.services import incidents
 
@@ -46,7 +45,7 @@ def list_(ctx: click.Context, show_all: bool, limit: int, as_json: bool) -> None
     app.store.check_migrated()
     with app.store.session() as session:
         rows = [
-            _summary(i) for i in incidents.get_all(session, open_only=not show_all, limit=limit)
+            view.summary(i) for i in incidents.get_all(session, open_only=not show_all, limit=limit)
         ]
     if as_json:
         emit_json(rows)
@@ -62,106 +61,40 @@ def list_(ctx: click.Context, show_all: bool, limit: int, as_json: bool) -> None
     )
 
 
-def _summary(inc) -> dict:
-    return {
-        "id": inc.id,
-        "level": inc.level,
-        "status": inc.status,
-        "title": inc.title,
-        "source": inc.source,
-        "target": inc.target,
-        "labels": inc.labels,
-        "opened_at": inc.opened_at,
-        "acknowledged_at": inc.acknowledged_at,
-        "resolved_at": inc.resolved_at,
-    }
+@incident.command()
+@click.argument("incident_id", type=int)
+@json_option
+@click.pass_context
+def show(ctx: click.Context, incident_id: int, as_json: bool) -> None:
+    """One incident: timers with countdowns, timeline, deliveries."""
+    _show(ctx, incident_id, as_json, view.print_show)
 
 
 @incident.command()
 @click.argument("incident_id", type=int)
 @json_option
 @click.pass_context
-def show(ctx: click.Context, incident_id: int, as_json: bool) -> None:
-    """One incident: deadlines with countdowns, timeline, deliveries."""
+def timeline(ctx: click.Context, incident_id: int, as_json: bool) -> None:
+    """The timeline, with live countdowns to each running deadline."""
+
+    def printer(data: dict, tz) -> None:
+        view.print_timers(data, tz)
+        view.print_timeline(data, tz)
+
+    _show(ctx, incident_id, as_json, printer)
+
+
+def _show(ctx: click.Context, incident_id: int, as_json: bool, printer) -> None:
     app = get_app(ctx)
     app.store.check_migrated()
-    now = app.clock.now()
     with app.store.session() as session:
-        inc = incidents.get(session, incident_id=incident_id)
-        data = {
-            **_summary(inc),
-            "policy": inc.policy,
-            "deadlines": [_deadline(d, now) for d in incidents.deadlines_of(session, inc.id)],
-            "timeline": [_event(e) for e in incidents.events_of(session, inc.id)],
-            "deliveries": [_delivery(m) for m in incidents.deliveries_of(session, inc.id)],
-        }
+        data = view.details(
+            session, incidents.get(session, incident_id=incident_id), app.clock.now()
+        )
     if as_json:
         emit_json(data)
-        return
-    _print_show(data, app.settings.tz)
-
-
-def _deadline(d, now: datetime) -> dict:
-    if d.met_at is not None:
-        state = "met" if d.met_at <= d.due_at else "met late"
     else:
-        state = "breached" if d.fired_at is not None else "running"
-    return {
-        "kind": d.kind,
-        "clause": d.clause,
-        "due_at": d.due_at,
-        "met_at": d.met_at,
-        "fired_at": d.fired_at,
-        "state": state,
-        "remaining_s": (d.due_at - now).total_seconds(),
-    }
-
-
-def _event(e) -> dict:
-    return {"at": e.at, "actor": e.actor, "kind": e.kind, "reason": e.reason, "data": e.data}
-
-
-def _delivery(m) -> dict:
-    return {
-        "channel": m.channel,
-        "dedup_key": m.dedup_key,
-        "status": m.status,
-        "attempts": m.attempts,
-        "sent_at": m.sent_at,
-        "last_error": m.last_error,
-    }
-
-
-def _print_show(data: dict, tz) -> None:
-    click.echo(f"#{data['id']} L{data['level']} {data['status']}: {data['title']}")
-    click.echo(f"opened {local(data['opened_at'], tz)}  source {data['source']}")
-    table(
-        "Contract timers",
-        ["timer", "clause", "due", "state", "countdown"],
-        [
-            [
-                d["kind"],
-                d["clause"],
-                local(d["due_at"], tz),
-                d["state"],
-                format_duration(d["remaining_s"]) if d["state"] == "running" else "",
-            ]
-            for d in data["deadlines"]
-        ],
-    )
-    table(
-        "Timeline",
-        ["at", "actor", "event", "reason"],
-        [[local(e["at"], tz), e["actor"], e["kind"], e["reason"]] for e in data["timeline"]],
-    )
-    table(
-        "Deliveries",
-        ["channel", "status", "attempts", "sent", "error"],
-        [
-            [m["channel"], m["status"], m["attempts"], local(m["sent_at"], tz), m["last_error"]]
-            for m in data["deliveries"]
-        ],
-    )
+        printer(data, app.settings.tz)
 
 
 @incident.command("open")
@@ -180,7 +113,7 @@ def open_(ctx, title, level, labels, dedup_key, actor, as_json) -> None:
         app, title=title, actor=actor, level=level, labels=_labels(labels), dedup_key=dedup_key
     )
     if as_json:
-        emit_json({**_summary(inc), "created": created})
+        emit_json({**view.summary(inc), "created": created})
         return
     verb = "opened" if created else "already open:"
     click.echo(f"{verb} #{inc.id} L{inc.level}: {inc.title}")
@@ -196,42 +129,101 @@ def _labels(pairs: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-@incident.command()
-@click.argument("incident_id", type=int)
-@click.option("--reason", default="")
-@actor_option
-@json_option
-@click.pass_context
-def ack(ctx, incident_id: int, reason: str, actor: str, as_json: bool) -> None:
-    """Acknowledge: meets the response timer (M2.1b)."""
-    app = get_app(ctx)
-    app.store.check_migrated()
-    _done(
-        incidents.acknowledge(app, incident_id=incident_id, actor=actor, reason=reason),
-        "acknowledged",
-        as_json,
+def _lifecycle(action: str, verb: str, help_text: str):
+    """One command per lifecycle action: they differ only in the action and its help."""
+
+    @click.argument("incident_id", type=int)
+    @click.option("--reason", default="", help="Why (recorded on the timeline).")
+    @actor_option
+    @json_option
+    @click.pass_context
+    def command(ctx, incident_id: int, reason: str, actor: str, as_json: bool, **extra) -> None:
+        app = get_app(ctx)
+        app.store.check_migrated()
+        inc = incidents.act(
+            app,
+            incident_id=incident_id,
+            action=action,
+            actor=actor,
+            reason=reason,
+            postmortem=extra.get("postmortem"),
+        )
+        _done(inc, verb, as_json)
+
+    command.__doc__ = help_text
+    return command
+
+
+for _name, _action, _verb, _help in (
+    ("ack", "ack", "acknowledged", "Acknowledge: meets the response timer (M2.1b)."),
+    (
+        "plan",
+        "plan",
+        "emergency plan started for",
+        "Level 1: the emergency plan has started (meets M2.3a, ≤ 1 h).",
+    ),
+    ("mitigate", "mitigate", "mitigated", "Service restored by a workaround; cause remains."),
+    ("resolve", "resolve", "resolved", "Resolved: meets the resolve timers (M2.1c/d, M2.3b/c)."),
+    ("reopen", "reopen", "reopened", "Reopen a resolved incident (its timers run on)."),
+):
+    incident.command(_name)(_lifecycle(_action, _verb, _help))
+
+incident.command("close")(
+    click.option("--postmortem", help="Postmortem (text or link); required for levels 1-2.")(
+        _lifecycle("close", "closed", "Close a resolved incident.")
     )
+)
 
 
 @incident.command()
 @click.argument("incident_id", type=int)
+@click.argument("text")
+@actor_option
+@json_option
+@click.pass_context
+def note(ctx, incident_id: int, text: str, actor: str, as_json: bool) -> None:
+    """Add a note to the timeline."""
+    app = get_app(ctx)
+    app.store.check_migrated()
+    _done(incidents.note(app, incident_id=incident_id, actor=actor, text=text), "noted", as_json)
+
+
+@incident.command()
+@click.argument("incident_id", type=int)
+@click.argument("new_level", type=click.IntRange(1, 3))
+@click.option("--reason", required=True, help="Why the level changes (on the timeline).")
+@actor_option
+@json_option
+@click.pass_context
+def level(ctx, incident_id: int, new_level: int, reason: str, actor: str, as_json: bool) -> None:
+    """Regrade: the new level's timers replace the pending ones, from the opening time."""
+    app = get_app(ctx)
+    app.store.check_migrated()
+    inc = incidents.set_level(
+        app, incident_id=incident_id, level=new_level, actor=actor, reason=reason
+    )
+    _done(inc, f"now level {new_level}:", as_json)
+
+
+@incident.command()
+@click.argument("incident_id", type=int)
+@click.argument("mode", type=click.Choice(["remote", "onsite"]))
 @click.option("--reason", default="")
 @actor_option
 @json_option
 @click.pass_context
-def resolve(ctx, incident_id: int, reason: str, actor: str, as_json: bool) -> None:
-    """Resolve: meets the resolve timer (M2.3b/c)."""
+def handling(ctx, incident_id: int, mode: str, reason: str, actor: str, as_json: bool) -> None:
+    """Remote or on-site handling: picks the resolve timer (M2.1c ≤ 2 h, M2.1d ≤ 4 h)."""
     app = get_app(ctx)
     app.store.check_migrated()
-    _done(
-        incidents.resolve(app, incident_id=incident_id, actor=actor, reason=reason),
-        "resolved",
-        as_json,
+    inc = incidents.set_handling(
+        app, incident_id=incident_id, handling=mode, actor=actor, reason=reason
     )
+    _done(inc, f"handling {mode} for", as_json)
 
 
 def _done(inc, verb: str, as_json: bool) -> None:
     if as_json:
-        emit_json(_summary(inc))
+        emit_json(view.summary(inc))
     else:
         click.echo(f"{verb} #{inc.id}: {inc.title}")

@@ -28,6 +28,28 @@ class Level:
     name: str
     timers: tuple[Timer, ...]
     channels: tuple[str, ...] = ()
+    warn_at: tuple[float, ...] = (0.5, 0.8)  # warnings at these fractions of each timer
+
+
+@dataclass(frozen=True)
+class FaultBudget:
+    """P9.4: at most ``per_year`` system faults a year, each at most ``max_duration_s``;
+    warn when an open one passes ``warn_after_s`` and when the year's count reaches the cap."""
+
+    level: int = 1
+    per_year: int = 3
+    max_duration_s: int = 3600
+    warn_after_s: int = 2700
+    clause: str = "P9.4"
+
+
+@dataclass(frozen=True)
+class PlannedDeadline:
+    kind: str
+    clause: str
+    due_at: datetime
+    purpose: str  # breach | warning | budget
+    fraction: float | None = None
 
 
 @dataclass(frozen=True)
@@ -48,6 +70,7 @@ class LevelPolicy:
     rules: tuple[Rule, ...]
     default_level: int = 3
     reopen_window_s: int = 1800  # the same fault back within this reopens the incident
+    budget: FaultBudget = field(default_factory=FaultBudget)
 
     def classify(self, labels: dict[str, str]) -> Level:
         """First matching rule wins; an explicit ``level`` label wins over rules."""
@@ -67,7 +90,8 @@ def snapshot(level: Level) -> dict[str, Any]:
 
 def from_snapshot(data: dict[str, Any]) -> Level:
     timers = tuple(Timer(**t) for t in data["timers"])
-    return Level(data["level"], data["name"], timers, tuple(data.get("channels", ())))
+    warn_at = tuple(data.get("warn_at", (0.5, 0.8)))
+    return Level(data["level"], data["name"], timers, tuple(data.get("channels", ())), warn_at)
 
 
 def deadlines(level: Level, opened_at: datetime) -> list[tuple[Timer, datetime]]:
@@ -80,3 +104,35 @@ def timers_met_by(level: Level, status: str) -> list[str]:
     reached = {"acknowledged": {"acknowledged"}, "resolved": {"acknowledged", "resolved"}}
     statuses = reached.get(status, {status})
     return [t.kind for t in level.timers if t.met_by in statuses]
+
+
+def kinds_met(level: Level, milestones: frozenset[str]) -> list[str]:
+    """Timer kinds met once the incident has reached all of ``milestones``."""
+    return [t.kind for t in level.timers if t.met_by in milestones]
+
+
+HANDLING_TIMERS = {"remote_resolve": "remote", "onsite_resolve": "onsite"}
+
+
+def applies(timer_kind: str, handling: str) -> bool:
+    """M2.1c/d: the remote-fix timer runs for remote handling, the on-site one for on-site."""
+    only_for = HANDLING_TIMERS.get(timer_kind)
+    return only_for is None or only_for == handling
+
+
+def plan_deadlines(
+    level: Level, opened_at: datetime, budget: FaultBudget | None = None
+) -> list[PlannedDeadline]:
+    """Every deadline an incident of this level gets: each timer, its warnings, and (for
+    system faults) the P9.4 duration warning. All count from the fault's opening."""
+    out = []
+    for timer in level.timers:
+        due = opened_at + timedelta(seconds=timer.after_s)
+        out.append(PlannedDeadline(timer.kind, timer.clause, due, "breach"))
+        for fraction in level.warn_at:
+            at = opened_at + timedelta(seconds=timer.after_s * fraction)
+            out.append(PlannedDeadline(timer.kind, timer.clause, at, "warning", fraction))
+    if budget is not None and level.level == budget.level:
+        at = opened_at + timedelta(seconds=budget.warn_after_s)
+        out.append(PlannedDeadline("fault_duration", budget.clause, at, "budget"))
+    return sorted(out, key=lambda d: (d.due_at, d.kind, d.purpose))

@@ -1,4 +1,4 @@
-"""Incident use cases: open (deduplicated), acknowledge, resolve, read.
+"""Incident use cases: open (deduplicated), the lifecycle, regrading, reads.
 
 Every change writes, in one transaction: the incident row, a timeline event, the deadline
 rows it creates or meets, and the outbox messages it causes.
@@ -9,14 +9,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hotline_ops.core import levels as core_levels
-from hotline_ops.core.incidents import IncidentStatus, TransitionRefused, next_status
-from hotline_ops.errors import IllegalTransition, NotFound
-from hotline_ops.services import messages, outbox
+from hotline_ops.core.incidents import (
+    ACTIVE,
+    IncidentStatus,
+    TransitionRefused,
+    is_open,
+    next_status,
+    reached,
+)
+from hotline_ops.errors import BadRequest, IllegalTransition, NotFound
+from hotline_ops.services import budget, deadlines, messages, outbox
 from hotline_ops.store.models import Deadline, Incident, IncidentEvent, OutboxMessage
 
 
@@ -56,7 +63,7 @@ def open_incident(
     except IntegrityError:
         # Another process opened it between our check and insert: theirs wins.
         return _open_by_key(session, dedup_key), False
-    deadlines = _add_deadlines(session, incident, chosen, now)
+    rows = deadlines.plan(session, incident, chosen, app.levels.budget)
     _event(
         session,
         incident,
@@ -66,7 +73,8 @@ def open_incident(
         title,
         {"level": chosen.level, "labels": labels, "source": source},
     )
-    _notify(session, app, incident, "opened", now, deadlines)
+    _notify(session, app, incident, "opened", now, rows)
+    _budget_count(session, app, incident, now)
     return incident, True
 
 
@@ -107,18 +115,6 @@ def _recently_resolved(
 
 def _open_by_key(session: Session, dedup_key: str) -> Incident | None:
     return session.scalar(select(Incident).where(Incident.open_key == dedup_key))
-
-
-def _add_deadlines(
-    session: Session, incident: Incident, level: core_levels.Level, now: datetime
-) -> list[Deadline]:
-    rows = [
-        Deadline(incident_id=incident.id, kind=timer.kind, clause=timer.clause, due_at=due)
-        for timer, due in core_levels.deadlines(level, now)
-    ]
-    session.add_all(rows)
-    session.flush()
-    return rows
 
 
 def _event(
@@ -174,27 +170,64 @@ def _transition(
     now: datetime,
     actor: str,
     reason: str,
+    postmortem: str | None = None,
 ) -> Incident:
+    if postmortem:
+        incident.postmortem = postmortem
     try:
-        status = next_status(IncidentStatus(incident.status), action)
+        status = next_status(
+            IncidentStatus(incident.status),
+            action,
+            level=incident.level,
+            has_postmortem=bool(incident.postmortem),
+        )
     except TransitionRefused as exc:
         raise IllegalTransition(f"incident #{incident.id}: {exc}") from exc
     event = "reopened" if action == "reopen" else str(status)
     suffix = f":{_count_events(session, incident, event) + 1}" if action == "reopen" else ""
     if action == "reopen":
-        _unmeet_deadlines(session, incident)
+        deadlines.unmeet(session, incident, incident.resolved_at)
         incident.resolved_at, incident.open_key = None, incident.dedup_key
     incident.status = status
-    if status == IncidentStatus.ACKNOWLEDGED:
-        incident.acknowledged_at = now
-    if status == IncidentStatus.RESOLVED:
-        incident.resolved_at = now
-        incident.open_key = None
-    _meet_deadlines(session, incident, str(status), now)
+    _stamp(incident, status, now)
+    _meet(session, incident, status, now)
     _event(session, incident, now, actor, event, reason)
-    deadlines = list(deadlines_of(session, incident.id))
-    _notify(session, app, incident, event, now, deadlines, suffix, reason=reason, actor=actor)
+    if status in QUIET:
+        return incident
+    rows = list(deadlines_of(session, incident.id))
+    _notify(session, app, incident, event, now, rows, suffix, reason=reason, actor=actor)
     return incident
+
+
+# Statuses whose transition is recorded but not announced (nothing for on-call to do).
+QUIET = frozenset({IncidentStatus.CLOSED})
+STAMPS = {
+    IncidentStatus.ACKNOWLEDGED: ("acknowledged_at",),
+    IncidentStatus.PLAN: ("plan_started_at", "acknowledged_at"),
+    IncidentStatus.MITIGATED: ("mitigated_at", "acknowledged_at"),
+    IncidentStatus.RESOLVED: ("resolved_at",),
+    IncidentStatus.CLOSED: ("closed_at",),
+}
+
+
+def _stamp(incident: Incident, status: IncidentStatus, now: datetime) -> None:
+    """Set the milestone times this status reaches (never overwriting an earlier one)."""
+    for name in STAMPS.get(status, ()):
+        if getattr(incident, name) is None or name == "resolved_at":
+            setattr(incident, name, now)
+    if status == IncidentStatus.RESOLVED:
+        incident.open_key = None
+
+
+def _meet(session: Session, incident: Incident, status: IncidentStatus, now: datetime) -> None:
+    level = core_levels.from_snapshot(incident.policy)
+    if status == IncidentStatus.RESOLVED:
+        # Once resolved nothing more can be late; unmet timers stop here (the timeline
+        # keeps which were met on time for the acceptance evidence).
+        kinds = [t.kind for t in level.timers] + ["fault_duration"]
+    else:
+        kinds = core_levels.kinds_met(level, reached(status))
+    deadlines.meet(session, incident, kinds, now)
 
 
 def _count_events(session: Session, incident: Incident, kind: str) -> int:
@@ -207,43 +240,139 @@ def _count_events(session: Session, incident: Incident, kind: str) -> int:
     )
 
 
-def _unmeet_deadlines(session: Session, incident: Incident) -> None:
-    """Timers the resolution stopped run on again (from their original due time)."""
-    session.execute(
-        update(Deadline)
-        .where(Deadline.incident_id == incident.id, Deadline.fired_at.is_(None))
-        .where(Deadline.met_at == incident.resolved_at)
-        .values(met_at=None)
-    )
+def act(
+    app: Any,
+    *,
+    incident_id: int,
+    action: str,
+    actor: str,
+    reason: str = "",
+    postmortem: str | None = None,
+) -> Incident:
+    """ack | plan | mitigate | resolve | close | reopen, by a person (CLI/API)."""
+    now = app.clock.now()
+    with app.store.session() as session:
+        incident = get(session, incident_id=incident_id)
+        return _transition(
+            session,
+            app,
+            incident,
+            action,
+            now=now,
+            actor=actor,
+            reason=reason,
+            postmortem=postmortem,
+        )
 
 
-def _meet_deadlines(session: Session, incident: Incident, status: str, now: datetime) -> None:
-    level = core_levels.from_snapshot(incident.policy)
-    kinds = core_levels.timers_met_by(level, status)
-    if status == IncidentStatus.RESOLVED:
-        # Once resolved nothing more can be late; unmet timers stop here (the timeline
-        # keeps which were met on time for the acceptance evidence).
-        kinds = [t.kind for t in level.timers]
-    session.execute(
-        update(Deadline)
-        .where(Deadline.incident_id == incident.id, Deadline.kind.in_(kinds))
-        .where(Deadline.met_at.is_(None))
-        .values(met_at=now)
+def note(app: Any, *, incident_id: int, actor: str, text: str) -> Incident:
+    if not text.strip():
+        raise BadRequest("note: the text is empty")
+    now = app.clock.now()
+    with app.store.session() as session:
+        incident = get(session, incident_id=incident_id)
+        _event(session, incident, now, actor, "note", text)
+        return incident
+
+
+def set_level(app: Any, *, incident_id: int, level: int, actor: str, reason: str) -> Incident:
+    """Regrade: the new level's timers replace the pending ones, counted from the opening;
+    timers already met stay met. Logged with the reason."""
+    if not reason.strip():
+        raise BadRequest("--reason: say why the level changes (it goes on the timeline)")
+    if level not in app.levels.levels:
+        raise BadRequest(f"level: no level {level} in incidents/levels.yaml")
+    now = app.clock.now()
+    with app.store.session() as session:
+        incident = get(session, incident_id=incident_id)
+        _check_active(incident, "change the level of")
+        if incident.level == level:
+            raise IllegalTransition(f"incident #{incident.id} is already level {level}")
+        old = incident.level
+        chosen = app.levels.levels[level]
+        cancelled = deadlines.cancel_pending(session, incident, now)
+        incident.level, incident.policy = level, core_levels.snapshot(chosen)
+        rows = deadlines.plan(
+            session,
+            incident,
+            chosen,
+            app.levels.budget,
+            skip_kinds=deadlines.met_kinds(session, incident),
+        )
+        data = {
+            "from": old,
+            "to": level,
+            "cancelled": cancelled,
+            "deadlines": {r.kind: r.due_at.isoformat() for r in rows if r.purpose == "breach"},
+        }
+        _event(session, incident, now, actor, "level", reason, data)
+        _notify(
+            session,
+            app,
+            incident,
+            "level",
+            now,
+            rows,
+            f":{_count_events(session, incident, 'level')}",
+            reason=reason,
+            actor=actor,
+        )
+        _budget_count(session, app, incident, now)
+        return incident
+
+
+def set_handling(
+    app: Any, *, incident_id: int, handling: str, actor: str, reason: str = ""
+) -> Incident:
+    """Remote or on-site handling decides which resolve timer runs (M2.1c ≤ 2 h, M2.1d ≤ 4 h)."""
+    if handling not in ("remote", "onsite"):
+        raise BadRequest(f"handling: '{handling}' is not remote or onsite")
+    now = app.clock.now()
+    with app.store.session() as session:
+        incident = get(session, incident_id=incident_id)
+        _check_active(incident, "change the handling of")
+        if incident.handling != handling:
+            incident.handling = handling
+            deadlines.switch_handling(session, incident, now)
+            _event(session, incident, now, actor, "handling", reason, {"handling": handling})
+        return incident
+
+
+def _budget_count(session: Session, app: Any, incident: Incident, now: datetime) -> None:
+    """P9.4: when this system fault reaches the year's allowance, say so (once per fault)."""
+    policy = app.levels.budget
+    if incident.level != policy.level:
+        return
+    year = incident.opened_at.astimezone(app.settings.tz).year
+    count = budget.count_in_year(session, policy.level, year, app.settings.tz)
+    if count < policy.per_year:
+        return
+    reason = (
+        f"{count} system faults in {year}; the contract allows {policy.per_year} ({policy.clause})"
     )
+    _event(
+        session,
+        incident,
+        now,
+        "budget",
+        "budget.count",
+        reason,
+        {"year": year, "count": count, "allowed": policy.per_year},
+    )
+    _notify(session, app, incident, "budget", now, [], ":count", reason=reason, actor="budget")
+
+
+def _check_active(incident: Incident, what: str) -> None:
+    if not is_open(IncidentStatus(incident.status)):
+        raise IllegalTransition(f"cannot {what} incident #{incident.id}: it is {incident.status}")
 
 
 def acknowledge(app: Any, *, incident_id: int, actor: str, reason: str = "") -> Incident:
-    now = app.clock.now()
-    with app.store.session() as session:
-        incident = get(session, incident_id=incident_id)
-        return _transition(session, app, incident, "ack", now=now, actor=actor, reason=reason)
+    return act(app, incident_id=incident_id, action="ack", actor=actor, reason=reason)
 
 
 def resolve(app: Any, *, incident_id: int, actor: str, reason: str = "") -> Incident:
-    now = app.clock.now()
-    with app.store.session() as session:
-        incident = get(session, incident_id=incident_id)
-        return _transition(session, app, incident, "resolve", now=now, actor=actor, reason=reason)
+    return act(app, incident_id=incident_id, action="resolve", actor=actor, reason=reason)
 
 
 def resolve_by_key(
@@ -293,7 +422,7 @@ def get(session: Session, *, incident_id: int) -> Incident:
 def get_all(session: Session, *, open_only: bool = False, limit: int = 100) -> list[Incident]:
     query = select(Incident).order_by(Incident.id.desc()).limit(limit)
     if open_only:
-        query = query.where(Incident.status != IncidentStatus.RESOLVED)
+        query = query.where(Incident.status.in_([str(x) for x in ACTIVE]))
     return list(session.scalars(query))
 
 

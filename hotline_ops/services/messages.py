@@ -51,7 +51,12 @@ def incident_text(
 ) -> tuple[str, str]:
     """(subject, text) for an incident event; subject is the first line."""
     ctx = _context(event, incident, deadlines, site, tz)
-    ctx.update(reason=extra.get("reason", ""), actor=extra.get("actor", ""))
+    ctx.update(
+        reason=extra.get("reason", ""),
+        actor=extra.get("actor", ""),
+        percent=extra.get("percent", 0),
+        budget_clause=extra.get("budget_clause", "P9.4"),
+    )
     breach = extra.get("breach")
     ctx["breach"] = _deadline_view(breach, tz) if breach is not None else None
     text = environment().get_template(f"notify/incident.{lang}.txt.j2").render(ctx).strip()
@@ -70,7 +75,13 @@ def _context(event: str, inc: Incident, deadlines: list[Deadline], site: str, tz
         "acknowledged_at": local(inc.acknowledged_at, tz),
         "resolved_at": local(inc.resolved_at, tz),
         "duration": format_duration(duration),
-        "deadlines": [_deadline_view(d, tz) for d in deadlines],
+        "plan_started_at": local(inc.plan_started_at, tz),
+        # Only the contract timers that run: warnings and cancelled rows are not deadlines.
+        "deadlines": [
+            _deadline_view(d, tz)
+            for d in deadlines
+            if d.purpose in (None, "breach") and d.cancelled_at is None and d.met_at is None
+        ],
     }
 
 

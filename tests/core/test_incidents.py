@@ -37,7 +37,7 @@ def test_it_refuses_to_resolve_a_resolved_incident():
     with pytest.raises(TransitionRefused) as info:
         next_status(RESOLVED, "resolve")
     assert str(info.value) == (
-        "cannot resolve an incident that is resolved (only acknowledged, open)"
+        "cannot resolve an incident that is resolved (only acknowledged, mitigated, open, plan)"
     )
 
 

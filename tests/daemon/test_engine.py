@@ -29,6 +29,7 @@ def fakes(count: int, interval: str = "0.2s", **extra):
 
 def run_for(engine: ProbeEngine, seconds: float) -> float:
     """Run the engine, stop it after ``seconds``; return how long stopping took."""
+
     async def main() -> float:
         task = asyncio.create_task(engine.run())
         await asyncio.sleep(seconds)
@@ -54,8 +55,7 @@ def test_it_stores_the_state_of_every_target(tmp_path):
     run_for(ProbeEngine(app, probing.Recorder(app), seed=1), 0.6)
     with app.store.session() as session:
         states = probing.states(session)
-    assert sorted((n, s.status) for n, s in states.items()) == [
-        (f"t{i}", "up") for i in range(5)]
+    assert sorted((n, s.status) for n, s in states.items()) == [(f"t{i}", "up") for i in range(5)]
     app.close()
 
 

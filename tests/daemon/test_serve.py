@@ -27,10 +27,22 @@ def serve_site(tmp_path, listener, receiver):
     root = write_content(
         tmp_path / "site",
         targets=[
-            {"name": "peer-tcp", "kind": "tcp", "host": "127.0.0.1", "port": listener,
-             "interval": "1s", "timeout": "1s"},
-            {"name": "hook-http", "kind": "http", "url": receiver.url, "expect_status": [501],
-             "interval": "1s", "timeout": "1s"},
+            {
+                "name": "peer-tcp",
+                "kind": "tcp",
+                "host": "127.0.0.1",
+                "port": listener,
+                "interval": "1s",
+                "timeout": "1s",
+            },
+            {
+                "name": "hook-http",
+                "kind": "http",
+                "url": receiver.url,
+                "expect_status": [501],
+                "interval": "1s",
+                "timeout": "1s",
+            },
         ],
         channels={"ops": {"kind": "webhook", "url": receiver.url, "timeout_s": 2}},
     )
@@ -60,8 +72,10 @@ def test_it_answers_healthz(started):
 def test_it_exports_probe_up_for_each_target(started):
     server = started()
     server.wait_healthy()
-    wanted = ['hotline_ops_probe_up{kind="tcp",target="peer-tcp"} 1.0',
-              'hotline_ops_probe_up{kind="http",target="hook-http"} 1.0']
+    wanted = [
+        'hotline_ops_probe_up{kind="tcp",target="peer-tcp"} 1.0',
+        'hotline_ops_probe_up{kind="http",target="hook-http"} 1.0',
+    ]
     assert wait_for(lambda: all(w in server.get("/metrics").text for w in wanted), 10)
 
 
@@ -76,8 +90,9 @@ def test_it_stops_cleanly_on_sigterm_within_5s(started):
 def breaches(root) -> int:
     engine = create_engine(f"sqlite:///{root.parent / 'var' / 'hotline-ops.db'}")
     with engine.connect() as conn:
-        count = conn.execute(text("SELECT count(*) FROM incident_events "
-                                  "WHERE kind = 'timer.breach'")).scalar_one()
+        count = conn.execute(
+            text("SELECT count(*) FROM incident_events WHERE kind = 'timer.breach'")
+        ).scalar_one()
     engine.dispose()
     return count
 
@@ -93,12 +108,24 @@ def attempts(root) -> int:
 @pytest.fixture
 def crash_site(tmp_path, receiver):
     """A response timer of 4 s, so it falls due while the daemon is dead."""
-    levels = {**LEVELS, "levels": {**LEVELS["levels"], 2: {
-        "name": "核心功能故障", "channels": ["ops"],
-        "timers": {"response": {"after": "4s", "clause": "M2.1b"}}}}}
-    root = write_content(tmp_path / "crash", targets=[], levels=levels,
-                         channels={"ops": {"kind": "webhook", "url": receiver.url,
-                                           "timeout_s": 2}})
+    levels = {
+        **LEVELS,
+        "warn_at": [],
+        "levels": {
+            **LEVELS["levels"],
+            2: {
+                "name": "核心功能故障",
+                "channels": ["ops"],
+                "timers": {"response": {"after": "4s", "clause": "M2.1b"}},
+            },
+        },
+    }
+    root = write_content(
+        tmp_path / "crash",
+        targets=[],
+        levels=levels,
+        channels={"ops": {"kind": "webhook", "url": receiver.url, "timeout_s": 2}},
+    )
     assert run_cli(root, "init").returncode == 0
     return root
 

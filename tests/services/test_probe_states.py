@@ -18,8 +18,15 @@ from tests.conftest import T0
 from tests.support.content import write_content
 
 STEP = timedelta(seconds=30)
-TARGET = {"name": "trunk-a", "kind": "fake", "interval": "30s", "timeout": "5s",
-          "attempts": 1, "rise": 1, "labels": {"impact": "core", "segment": "carrier"}}
+TARGET = {
+    "name": "trunk-a",
+    "kind": "fake",
+    "interval": "30s",
+    "timeout": "5s",
+    "attempts": 1,
+    "rise": 1,
+    "labels": {"impact": "core", "segment": "carrier"},
+}
 
 
 @pytest.fixture
@@ -28,7 +35,8 @@ def build(tmp_path, make_app, store_url):
         root = write_content(tmp_path / "site", targets=[{**TARGET, **target}])
         if maintenance is not None:
             (root.parent / "incidents" / "maintenance.yaml").write_text(
-                yaml.safe_dump({"windows": maintenance}), encoding="utf-8")
+                yaml.safe_dump({"windows": maintenance}), encoding="utf-8"
+            )
         app = make_app(root, store_url)
         return app, probing.Recorder(app), app.targets["trunk-a"]
 
@@ -41,8 +49,11 @@ def feed(app, recorder, target, clock, outcomes: str) -> list[probing.Outcome]:
     for ch in outcomes:
         clock.advance(STEP)
         ok = ch == "1"
-        out.append(recorder.record(target, ProbeResult(ok, 0.01 if ok else None,
-                                                       "200 OK" if ok else "no reply")))
+        out.append(
+            recorder.record(
+                target, ProbeResult(ok, 0.01 if ok else None, "200 OK" if ok else "no reply")
+            )
+        )
     return out
 
 
@@ -77,10 +88,14 @@ def test_it_records_flips_and_flapping_as_state_changes(build, clock):
     app, recorder, target = build()
     feed(app, recorder, target, clock, "1001")
     with app.store.session() as session:
-        rows = session.execute(select(StateChange.at, StateChange.kind, StateChange.new)
-                               .order_by(StateChange.id)).all()
-    assert rows == [(T0 + STEP, "flip", "up"), (T0 + 2 * STEP, "flip", "down"),
-                    (T0 + 4 * STEP, "flip", "up")]
+        rows = session.execute(
+            select(StateChange.at, StateChange.kind, StateChange.new).order_by(StateChange.id)
+        ).all()
+    assert rows == [
+        (T0 + STEP, "flip", "up"),
+        (T0 + 2 * STEP, "flip", "down"),
+        (T0 + 4 * STEP, "flip", "up"),
+    ]
 
 
 def test_it_reopens_the_same_incident_when_the_fault_returns_within_the_window(build, clock):
@@ -98,8 +113,12 @@ def test_it_opens_a_new_incident_when_the_fault_returns_after_the_window(build, 
     assert [(i.id, i.status) for i in all_incidents(app)] == [(2, "open"), (1, "resolved")]
 
 
-WINDOW = {"name": "电信割接", "targets": ["trunk-a"],
-          "start": "2026-11-28 10:00:00", "end": "2026-11-28 10:10:00"}
+WINDOW = {
+    "name": "电信割接",
+    "targets": ["trunk-a"],
+    "start": "2026-11-28 10:00:00",
+    "end": "2026-11-28 10:10:00",
+}
 
 
 def test_it_opens_nothing_for_a_fault_inside_a_maintenance_window(build, clock):
@@ -133,7 +152,12 @@ def test_it_writes_five_minute_rollups_with_exact_figures(build, clock):
     with app.store.session() as session:
         row = session.get(ProbeRollup, ("trunk-a", T0))
     assert (row.count, row.failures, row.rtt_p50, row.rtt_p95, row.rtt_max) == (
-        9, 1, 0.01, 0.01, 0.01)
+        9,
+        1,
+        0.01,
+        0.01,
+        0.01,
+    )
 
 
 def test_it_merges_a_partial_bucket_written_before_a_restart(build, clock):

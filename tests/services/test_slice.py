@@ -60,9 +60,18 @@ def service():
 def slice_app(tmp_path, service, receiver, make_app, store_url):
     root = write_content(
         tmp_path / "site",
-        targets=[{"name": "ticket-api", "kind": "http", "url": service.url,
-                  "body_regex": "status: ok", "interval": "30s", "timeout": "2s",
-                  "attempts": 3, "labels": {"impact": "core", "segment": "lan"}}],
+        targets=[
+            {
+                "name": "ticket-api",
+                "kind": "http",
+                "url": service.url,
+                "body_regex": "status: ok",
+                "interval": "30s",
+                "timeout": "2s",
+                "attempts": 3,
+                "labels": {"impact": "core", "segment": "lan"},
+            }
+        ],
         channels={"ops": {"kind": "webhook", "url": receiver.url, "timeout_s": 2}},
     )
     app = make_app(root, store_url)
@@ -102,8 +111,10 @@ def test_it_stores_contract_deadlines_exactly(slice_app, clock, service):
         due = {d.kind: (d.due_at, d.clause) for d in session.scalars(select(Deadline))}
     opened = T0 + timedelta(seconds=90)
     assert incident.opened_at == opened
-    assert due == {"response": (opened + timedelta(minutes=30), "M2.1b"),
-                   "resolve": (opened + timedelta(hours=2), "M2.3b")}
+    assert due == {
+        "response": (opened + timedelta(minutes=30), "M2.1b"),
+        "resolve": (opened + timedelta(hours=2), "M2.3b"),
+    }
 
 
 def test_it_sends_exactly_one_open_and_one_resolve_notification(
@@ -151,7 +162,11 @@ def test_it_records_a_breach_once_when_nobody_answers(slice_app, clock, service,
     for _ in range(3):
         cycle(slice_app, clock)
     clock.advance(timedelta(minutes=30))
-    assert timers.fire_due(slice_app) == 1
+    assert timers.fire_due(slice_app) == 3  # the 50 % and 80 % warnings, then the breach
     assert timers.fire_due(slice_app) == 0
     outbox.deliver_due(slice_app)
-    assert receiver.keys()[-1] == "incident:1:breach:response:ops"
+    assert receiver.keys()[-3:] == [
+        "incident:1:warning:response:50:ops",
+        "incident:1:warning:response:80:ops",
+        "incident:1:breach:response:ops",
+    ]

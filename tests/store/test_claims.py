@@ -15,7 +15,7 @@ from hotline_ops.services import incidents, outbox, timers
 from hotline_ops.services.outbox import DeliveryStats
 from hotline_ops.store.models import Deadline, IncidentEvent, OutboxMessage
 from tests.conftest import T0
-from tests.support.content import write_content
+from tests.support.content import LEVELS, write_content
 
 TRANSIENT = "fake channel 'ops': scripted transient failure"
 PERMANENT = "fake channel 'ops': scripted permanent failure"
@@ -26,6 +26,12 @@ def fresh_fake():
     fake.reset()
     yield
     fake.reset()
+
+
+@pytest.fixture
+def site(tmp_path):
+    """The shared site without timer warnings: these tests count breach claims."""
+    return write_content(tmp_path / "site", levels={**LEVELS, "warn_at": []})
 
 
 @pytest.fixture

@@ -22,8 +22,13 @@ def free_port() -> int:
 
 
 def run_cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([HOTLINE_OPS, "--config", str(root), *args], capture_output=True,
-                          text=True, timeout=60, env=_env())
+    return subprocess.run(
+        [HOTLINE_OPS, "--config", str(root), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_env(),
+    )
 
 
 def _env() -> dict[str, str]:
@@ -39,7 +44,10 @@ class Serve:
         self.log = log.open("ab")
         self.proc = subprocess.Popen(
             [HOTLINE_OPS, "--config", str(root), "serve", "--listen", f"127.0.0.1:{self.port}"],
-            stdout=self.log, stderr=subprocess.STDOUT, env=_env())
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env=_env(),
+        )
 
     @property
     def base(self) -> str:

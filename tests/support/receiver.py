@@ -32,8 +32,9 @@ class Receiver:
                 with outer.lock:
                     status = outer.status
                     if 200 <= status < 300:
-                        outer.posts.append({"key": self.headers.get("Idempotency-Key"),
-                                            "body": json.loads(body)})
+                        outer.posts.append(
+                            {"key": self.headers.get("Idempotency-Key"), "body": json.loads(body)}
+                        )
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()

@@ -1,0 +1,111 @@
+"""Deadline rows of an incident: planned from its level snapshot, met by its milestones,
+cancelled when they stop applying (level change, handling switch). The timer loop
+(services/timers.py) fires whatever is due, unmet and not cancelled."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from hotline_ops.core import levels as core_levels
+from hotline_ops.store.models import Deadline, Incident
+
+CONTRACT_PURPOSES = ("breach", "warning", "budget")
+
+
+def plan(
+    session: Session,
+    incident: Incident,
+    level: core_levels.Level,
+    budget,
+    *,
+    skip_kinds: frozenset[str] = frozenset(),
+) -> list[Deadline]:
+    """Insert the level's deadlines counted from the incident's opening."""
+    rows = []
+    for spec in core_levels.plan_deadlines(level, incident.opened_at, budget):
+        if spec.kind in skip_kinds:
+            continue
+        row = Deadline(
+            incident_id=incident.id,
+            kind=spec.kind,
+            clause=spec.clause,
+            due_at=spec.due_at,
+            purpose=spec.purpose,
+            fraction=spec.fraction,
+        )
+        if not core_levels.applies(spec.kind, incident.handling):
+            row.cancelled_at = incident.opened_at
+        rows.append(row)
+    session.add_all(rows)
+    session.flush()
+    return rows
+
+
+def meet(session: Session, incident: Incident, kinds: list[str], now: datetime) -> None:
+    """Timers of these kinds (and their warnings) are met now, if not met already."""
+    if not kinds:
+        return
+    session.execute(
+        update(Deadline)
+        .where(Deadline.incident_id == incident.id, Deadline.kind.in_(kinds))
+        .where(Deadline.met_at.is_(None), Deadline.purpose.in_(CONTRACT_PURPOSES))
+        .values(met_at=now)
+    )
+
+
+def unmeet(session: Session, incident: Incident, at: datetime) -> None:
+    """Timers the resolution at ``at`` stopped run on again (from their original due)."""
+    session.execute(
+        update(Deadline)
+        .where(Deadline.incident_id == incident.id, Deadline.fired_at.is_(None))
+        .where(Deadline.met_at == at, Deadline.purpose.in_(CONTRACT_PURPOSES))
+        .values(met_at=None)
+    )
+
+
+def cancel_pending(
+    session: Session,
+    incident: Incident,
+    now: datetime,
+    purposes: tuple[str, ...] = CONTRACT_PURPOSES,
+) -> int:
+    return session.execute(
+        update(Deadline)
+        .where(Deadline.incident_id == incident.id, Deadline.purpose.in_(purposes))
+        .where(Deadline.fired_at.is_(None), Deadline.met_at.is_(None))
+        .where(Deadline.cancelled_at.is_(None))
+        .values(cancelled_at=now)
+    ).rowcount
+
+
+def met_kinds(session: Session, incident: Incident) -> frozenset[str]:
+    rows = session.scalars(
+        select(Deadline.kind).where(
+            Deadline.incident_id == incident.id,
+            Deadline.purpose == "breach",
+            Deadline.met_at.is_not(None),
+        )
+    ).all()
+    return frozenset(rows)
+
+
+def switch_handling(session: Session, incident: Incident, now: datetime) -> None:
+    """M2.1c/d: only the timer for the incident's handling (remote or on-site) runs."""
+    for kind, only_for in core_levels.HANDLING_TIMERS.items():
+        pending = (
+            Deadline.incident_id == incident.id,
+            Deadline.kind == kind,
+            Deadline.fired_at.is_(None),
+            Deadline.met_at.is_(None),
+        )
+        if only_for == incident.handling:
+            session.execute(update(Deadline).where(*pending).values(cancelled_at=None))
+        else:
+            session.execute(
+                update(Deadline)
+                .where(*pending, Deadline.cancelled_at.is_(None))
+                .values(cancelled_at=now)
+            )
