@@ -79,11 +79,11 @@ class Recorder:
     The recorder owns probe state while it runs: states live in memory (loaded from the
     store on first use), so a batch costs one bulk write, not a read per target. A target's
     row is written at once when anything that matters changed (a failure, a flip, flapping,
-    maintenance) and otherwise at most every ``persist_every_s`` — a steady UP target costs
+    maintenance) and otherwise every ``persist_every_s`` (60 s) — a steady UP target costs
     almost nothing. Rollups are buffered per 5-minute bucket and written when it closes.
     """
 
-    def __init__(self, app: Any, *, persist_every_s: float = 10.0) -> None:
+    def __init__(self, app: Any, *, persist_every_s: float = 60.0) -> None:
         self.app = app
         self.persist_every_s = persist_every_s
         self.buckets: dict[tuple[str, datetime], Bucket] = {}
