@@ -227,3 +227,39 @@ def _done(inc, verb: str, as_json: bool) -> None:
         emit_json(view.summary(inc))
     else:
         click.echo(f"{verb} #{inc.id}: {inc.title}")
+
+
+@incident.command()
+@click.option("--year", type=int, help="Calendar year, site time (default: this year).")
+@json_option
+@click.pass_context
+def budget(ctx, year: int | None, as_json: bool) -> None:
+    """P9.4 fault budget: system faults this year and each one's duration."""
+    from hotline_ops.services import budget as fault_budget
+
+    app = get_app(ctx)
+    app.store.check_migrated()
+    year = year or app.clock.now().astimezone(app.settings.tz).year
+    data = fault_budget.report(app, year)
+    if as_json:
+        emit_json(data)
+        return
+    tz = app.settings.tz
+    click.echo(
+        f"{data['clause']} {year}: {data['count']} of {data['allowed']} system faults "
+        f"allowed, {data['too_long']} longer than {data['max_duration_s'] // 60} min"
+    )
+    table(
+        "System faults",
+        ["id", "opened", "resolved", "duration", "within 1 h"],
+        [
+            [
+                f"#{f['id']}",
+                local(f["opened_at"], tz),
+                local(f["resolved_at"], tz),
+                f"{f['duration_s'] / 60:.0f} min" + (" (ongoing)" if f["ongoing"] else ""),
+                "yes" if f["within_duration"] else "NO",
+            ]
+            for f in data["faults"]
+        ],
+    )
