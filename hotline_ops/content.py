@@ -23,6 +23,15 @@ from pydantic import (
 )
 
 from hotline_ops import yamlfile
+from hotline_ops.core import matchers as core_matchers
+from hotline_ops.core.alerts import (
+    DEFAULT_SOURCES,
+    SOURCES,
+    AlertPolicy,
+    GroupRule,
+    InhibitRule,
+    SourcePolicy,
+)
 from hotline_ops.core.durations import parse_duration
 from hotline_ops.core.levels import FaultBudget, Level, LevelPolicy, Rule, Timer
 from hotline_ops.core.maintenance import Window
@@ -68,6 +77,7 @@ class Content:
     channels: dict[str, Channel] = field(default_factory=dict)
     maintenance: tuple[Window, ...] = ()
     inventory: Inventory = field(default_factory=Inventory)
+    alerting: AlertPolicy = field(default_factory=AlertPolicy)
 
 
 class _Strict(BaseModel):
@@ -372,6 +382,72 @@ def load_maintenance(path: Path, tz: ZoneInfo) -> tuple[Window, ...]:
     return tuple(w.window(tz) for w in spec.windows)
 
 
+def _optional_duration(value: Any) -> float | None:
+    return None if value is None else _duration(value)
+
+
+def _matcher_list(value: Any) -> Any:
+    """Alertmanager-style matcher strings (``alertname="TrunkDown"``, ``trunk=~"ct-.*"``)."""
+    if not isinstance(value, list):
+        return value
+    out = []
+    for i, text in enumerate(value):
+        if not isinstance(text, str):
+            raise ValueError(f"item {i}: write a matcher as a string, e.g. 'trunk=\"ct-1\"'")
+        out.append(core_matchers.parse(text))
+    return out
+
+
+Matchers = Annotated[list[Any], BeforeValidator(_matcher_list)]
+
+
+class AlertSourceSpec(_Strict):
+    auto_resolve: bool = True
+    resolve_timeout: float | None = None  # null: firing until the source resolves it
+
+    _timeout = field_validator("resolve_timeout", mode="before")(_optional_duration)
+
+
+class GroupSpec(_Strict):
+    name: str = ""
+    matchers: Matchers = Field(default_factory=list)
+    group_by: list[str] = Field(min_length=1)
+
+
+class InhibitSpec(_Strict):
+    source_matchers: Matchers = Field(min_length=1)
+    target_matchers: Matchers = Field(min_length=1)
+    equal: list[str] = Field(default_factory=list)
+
+
+class AlertsFile(_Strict):
+    sources: dict[Literal["alertmanager", "api"], AlertSourceSpec] = Field(default_factory=dict)
+    grouping: list[GroupSpec] = Field(default_factory=list)
+    inhibit_rules: list[InhibitSpec] = Field(default_factory=list)
+
+
+def load_alerting(path: Path) -> AlertPolicy:
+    """``incidents/alerts.yaml`` (optional): per-source behaviour, grouping, inhibition."""
+    if not path.exists():
+        return AlertPolicy()
+    doc = yamlfile.load(path)
+    spec = yamlfile.validate(AlertsFile, doc)
+    sources = dict(DEFAULT_SOURCES)
+    for name in SOURCES:
+        given = spec.sources.get(name)
+        if given is not None:
+            timeout = given.resolve_timeout
+            if "resolve_timeout" not in given.model_fields_set:
+                timeout = DEFAULT_SOURCES[name].resolve_timeout_s
+            sources[name] = SourcePolicy(given.auto_resolve, timeout)
+    grouping = tuple(GroupRule(tuple(g.group_by), tuple(g.matchers), g.name) for g in spec.grouping)
+    inhibit = tuple(
+        InhibitRule(tuple(r.source_matchers), tuple(r.target_matchers), tuple(r.equal))
+        for r in spec.inhibit_rules
+    )
+    return AlertPolicy(sources, grouping, inhibit)
+
+
 def load_content(
     probes_dir: Path, incidents_dir: Path, secrets: dict[str, str], tz: ZoneInfo | None = None
 ) -> Content:
@@ -379,4 +455,5 @@ def load_content(
     levels = load_levels(incidents_dir / "levels.yaml", set(channels))
     targets, inventory = load_probes(probes_dir)
     windows = load_maintenance(incidents_dir / "maintenance.yaml", tz or ZoneInfo("UTC"))
-    return Content(targets, levels, channels, windows, inventory)
+    alerting = load_alerting(incidents_dir / "alerts.yaml")
+    return Content(targets, levels, channels, windows, inventory, alerting=alerting)

@@ -13,10 +13,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from hotline_ops.engine import ProbeEngine
-from hotline_ops.services import inspection, outbox, probing, timers
+from hotline_ops.services import alerts, inspection, outbox, probing, timers
 
 log = logging.getLogger(__name__)
-LOOPS = ("timers", "outbox", "rollups")
+LOOPS = ("timers", "outbox", "rollups", "alerts")
 
 
 class Daemon:
@@ -36,6 +36,8 @@ class Daemon:
         self._add_loop("timers", timers.fire_due, cfg.timer_poll_s)
         self._add_loop("outbox", outbox.deliver_due, cfg.outbox_poll_s)
         self._add_loop("rollups", lambda _app: self.recorder.flush(), 30)
+        # v2 API alerts without endsAt resolve when not re-sent within resolve_timeout.
+        self._add_loop("alerts", alerts.expire_stale, 5)
         self._add_inspection()
         self.scheduler.start()
         log.info(

@@ -1,7 +1,8 @@
-"""The ASGI app: /healthz and /metrics (alert ingest and the ticket API come later)."""
+"""The ASGI app: /healthz, /metrics and the /api routes (alert ingest, silences; RBAC)."""
 
 from __future__ import annotations
 
+import json
 import logging
 from contextlib import asynccontextmanager
 from typing import Any
@@ -11,6 +12,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from hotline_ops import __version__
+from hotline_ops.api import mount
 from hotline_ops.daemon import Daemon
 from hotline_ops.errors import StoreError
 from hotline_ops.metrics import build_registry
@@ -32,6 +34,7 @@ def create_app(app: Any, *, daemon: Daemon | None = None) -> FastAPI:
 
     api = FastAPI(title="hotline-ops", version=__version__, lifespan=lifespan)
     registry = build_registry(app)
+    guard = mount(api, app)  # /api/alertmanager, /api/v2/*, bearer-token roles
 
     @api.get("/healthz")
     def healthz() -> JSONResponse:
@@ -48,14 +51,17 @@ def create_app(app: Any, *, daemon: Daemon | None = None) -> FastAPI:
             body["loops"] = daemon.loop_ages()
         return JSONResponse(body)
 
-    @api.get("/metrics")
+    @api.get("/metrics", dependencies=guard.metrics())
     def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    @api.post("/api/webhook-sink", status_code=204)
+    @api.post("/api/webhook-sink", status_code=204, dependencies=guard.webhook_sink())
     async def webhook_sink(request: Request) -> Response:
         """Demo receiver for the example webhook channel: logs the subject, stores nothing."""
-        body = await request.json()
+        try:
+            body = json.loads(await request.body() or b"null")
+        except ValueError:
+            return JSONResponse({"error": "body: not JSON"}, status_code=400)
         log.info(
             "webhook sink received %s: %s",
             request.headers.get("idempotency-key"),

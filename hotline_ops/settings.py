@@ -12,7 +12,7 @@ import os
 import zoneinfo
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -55,6 +55,28 @@ class Daemon(_Strict):
     claim_lease_s: float = Field(60.0, gt=0)
 
 
+class ApiToken(_Strict):
+    """A bearer token for the HTTP API; ``secret`` names a secret (never the token itself)."""
+
+    name: str = Field(min_length=1, max_length=100)
+    role: Literal["viewer", "ingest", "operator", "admin"]
+    secret: str = Field(min_length=1)
+
+
+class Api(_Strict):
+    tokens: list[ApiToken] = Field(default_factory=list)
+    public_metrics: bool = True  # false: /metrics needs a viewer token
+
+    @field_validator("tokens")
+    @classmethod
+    def _unique_names(cls, value: list[ApiToken]) -> list[ApiToken]:
+        names = [t.name for t in value]
+        dup = next((n for n in names if names.count(n) > 1), None)
+        if dup is not None:
+            raise ValueError(f"token name '{dup}' is used twice")
+        return value
+
+
 class Settings(_Strict):
     site: Site
     timezone: str = "Asia/Shanghai"
@@ -64,6 +86,7 @@ class Settings(_Strict):
     log_level: str = "INFO"
     paths: Paths = Paths()
     daemon: Daemon = Daemon()
+    api: Api = Api()
     secrets: dict[str, SecretStr] = Field(default_factory=dict)
     root: Path = Path(".")
 

@@ -60,7 +60,7 @@ def cli(ctx: click.Context, config: Path | None) -> None:
 
 
 def _register() -> None:
-    from hotline_ops.cli import db, incident, inspect, probe, serve
+    from hotline_ops.cli import db, incident, inspect, probe, serve, silence
 
     cli.add_command(db.init)
     cli.add_command(db.db)
@@ -68,6 +68,7 @@ def _register() -> None:
     cli.add_command(probe.probe)
     cli.add_command(incident.incident)
     cli.add_command(inspect.inspect_)
+    cli.add_command(silence.silence)
 
 
 _register()

@@ -108,7 +108,8 @@ def _recently_resolved(
         .order_by(Incident.id.desc())
         .limit(1)
     )
-    if latest is None or latest.resolved_at is None:
+    # A closed incident has had its postmortem: the fault returning is a new incident.
+    if latest is None or latest.status != IncidentStatus.RESOLVED:
         return None
     return latest if (now - latest.resolved_at).total_seconds() <= window_s else None
 

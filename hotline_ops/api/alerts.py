@@ -1,0 +1,206 @@
+"""Alertmanager-compatible routes: the webhook receiver, the v2 alerts and silences API.
+
+Bodies are parsed leniently (unknown fields ignored: newer Alertmanager versions add some)
+but completely: the whole request is validated before anything is stored, and a bad one
+is answered 400 with the field's dotted path (see hotline_ops.api).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from hotline_ops.api.auth import Guard
+from hotline_ops.core.alerts import AlertIn
+from hotline_ops.core.matchers import Matcher
+from hotline_ops.errors import BadRequest, NotFound
+from hotline_ops.services import alerts, silences
+from hotline_ops.services.auth import INGEST, READ, SILENCE
+from hotline_ops.store.models import Alert, Silence
+
+# Alertmanager's zero time: what its webhook sends as endsAt for a firing alert.
+ZERO_TIME = "0001-01-01T00:00:00Z"
+MAX_BATCH = 10_000
+
+Labels = Annotated[dict[str, str], Field(min_length=1)]
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+def _given(at: datetime | None) -> datetime | None:
+    """None for a missing time or Alertmanager's zero time."""
+    return None if at is None or at.year <= 1 else at.astimezone(UTC)
+
+
+class _AlertBody(_Lenient):
+    labels: Labels
+    annotations: dict[str, str] = Field(default_factory=dict)
+    startsAt: AwareDatetime | None = None
+    endsAt: AwareDatetime | None = None
+    generatorURL: str = ""
+
+    @field_validator("endsAt")
+    @classmethod
+    def _after_start(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        start = _given(info.data.get("startsAt"))
+        if _given(value) is not None and start is not None and _given(value) < start:
+            raise ValueError("must not be before startsAt")
+        return value
+
+
+class WebhookAlert(_AlertBody):
+    status: Literal["firing", "resolved"]
+    fingerprint: str | None = Field(None, min_length=1, max_length=64)
+
+    def to_alert(self) -> AlertIn:
+        return AlertIn(
+            dict(self.labels),
+            dict(self.annotations),
+            self.status,
+            _given(self.startsAt),
+            _given(self.endsAt),
+            self.generatorURL,
+            self.fingerprint,
+        )
+
+
+class WebhookBody(_Lenient):
+    """Alertmanager webhook v4 (receiver, groupKey, commonLabels … are not needed here)."""
+
+    version: str | None = None
+    alerts: list[WebhookAlert] = Field(max_length=MAX_BATCH)
+
+
+class PostableAlert(_AlertBody):
+    def to_alert(self) -> AlertIn:
+        return AlertIn(
+            dict(self.labels),
+            dict(self.annotations),
+            "firing",  # resolved = endsAt in the past (core.alerts.is_resolved)
+            _given(self.startsAt),
+            _given(self.endsAt),
+            self.generatorURL,
+        )
+
+
+class MatcherBody(_Lenient):
+    name: str = Field(min_length=1)
+    value: str
+    isRegex: bool = False
+    isEqual: bool = True
+
+
+class PostableSilence(_Lenient):
+    id: str | None = None  # given: replace that silence (Alertmanager's update)
+    matchers: list[MatcherBody] = Field(min_length=1)
+    startsAt: AwareDatetime
+    endsAt: AwareDatetime
+    createdBy: str = Field(min_length=1, max_length=100)
+    comment: str = Field(min_length=1)
+
+    def to_matchers(self) -> list[Matcher]:
+        out = []
+        for i, m in enumerate(self.matchers):
+            try:
+                out.append(Matcher(m.name, m.value, m.isRegex, m.isEqual))
+            except ValueError as exc:
+                raise BadRequest(f"matchers.{i}: {exc}") from exc
+        return out
+
+
+def router(app: Any, guard: Guard) -> APIRouter:
+    routes = APIRouter(prefix="/api")
+
+    @routes.post("/alertmanager", dependencies=guard.depends(INGEST))
+    def alertmanager_webhook(body: WebhookBody) -> dict[str, Any]:
+        """Alertmanager webhook_configs receiver (any 2xx is success for Alertmanager)."""
+        alerts_in = [a.to_alert() for a in body.alerts]
+        return alerts.ingest(app, alerts_in, source="alertmanager").as_dict()
+
+    @routes.post("/v2/alerts", dependencies=guard.depends(INGEST))
+    def post_alerts(body: Annotated[list[PostableAlert], Field(max_length=MAX_BATCH)]) -> dict:
+        alerts_in = [a.to_alert() for a in body]
+        return alerts.ingest(app, alerts_in, source="api").as_dict()
+
+    @routes.get("/v2/alerts", dependencies=guard.depends(READ))
+    def get_alerts(
+        active: bool = True,
+        silenced: bool = True,
+        inhibited: bool = True,
+        filter: Annotated[list[str], Query()] = [],  # noqa: B006 (FastAPI copies defaults)
+    ) -> list[dict[str, Any]]:
+        matchers = tuple(silences.parse_matchers(filter, "filter"))
+        rows = alerts.get_all(
+            app, matchers=matchers, active=active, silenced=silenced, inhibited=inhibited
+        )
+        return [_alert(r) for r in rows]
+
+    @routes.post("/v2/silences", dependencies=guard.depends(SILENCE))
+    def post_silence(body: PostableSilence) -> dict[str, str]:
+        silence = silences.add(
+            app,
+            matchers=body.to_matchers(),
+            starts_at=body.startsAt.astimezone(UTC),
+            ends_at=body.endsAt.astimezone(UTC),
+            created_by=body.createdBy,
+            comment=body.comment,
+            replaces=_silence_id(body.id) if body.id else None,
+        )
+        return {"silenceID": str(silence.id)}
+
+    @routes.get("/v2/silences", dependencies=guard.depends(READ))
+    def get_silences() -> list[dict[str, Any]]:
+        now = app.clock.now()
+        return [_silence(s, now) for s in silences.get_all(app, active_only=False)]
+
+    @routes.delete("/v2/silence/{silence_id}", dependencies=guard.depends(SILENCE))
+    def delete_silence(silence_id: str) -> dict[str, str]:
+        silence = silences.expire(app, silence_id=_silence_id(silence_id))
+        return {"silenceID": str(silence.id), "state": "expired"}
+
+    return routes
+
+
+def _silence_id(raw: str) -> int:
+    if not raw.isdecimal():
+        raise NotFound(f"silence {raw} does not exist")
+    return int(raw)
+
+
+def _time(at: datetime | None) -> str:
+    return at.isoformat() if at is not None else ZERO_TIME
+
+
+def _alert(row: Alert) -> dict[str, Any]:
+    """Alertmanager's gettableAlert, plus the incident the alert feeds."""
+    return {
+        "labels": row.labels,
+        "annotations": row.annotations,
+        "startsAt": _time(row.starts_at),
+        "endsAt": _time(row.ends_at),
+        "updatedAt": _time(row.updated_at),
+        "generatorURL": row.generator_url,
+        "fingerprint": row.fingerprint,
+        "receivers": [{"name": "hotline-ops"}],
+        "status": alerts.state(row),
+        "incidentId": row.incident_id,
+    }
+
+
+def _silence(row: Silence, now: datetime) -> dict[str, Any]:
+    """Alertmanager's gettableSilence."""
+    return {
+        "id": str(row.id),
+        "status": {"state": silences.state(row, now)},
+        "updatedAt": _time(row.expired_at or row.created_at),
+        "matchers": row.matchers,
+        "startsAt": _time(row.starts_at),
+        "endsAt": _time(row.ends_at),
+        "createdBy": row.created_by,
+        "comment": row.comment,
+    }
