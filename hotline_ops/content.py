@@ -33,9 +33,11 @@ from hotline_ops.core.alerts import (
     SourcePolicy,
 )
 from hotline_ops.core.durations import parse_duration
+from hotline_ops.core.escalation import EscalationPolicy
 from hotline_ops.core.levels import FaultBudget, Level, LevelPolicy, Rule, Timer
 from hotline_ops.core.maintenance import Window
 from hotline_ops.errors import ConfigError, ProbeError
+from hotline_ops.escalation_content import load_escalation
 from hotline_ops.inventory import Inventory, generate_targets, load_inventory
 from hotline_ops.notify.base import Channel
 from hotline_ops.notify.registry import build_channel
@@ -78,6 +80,7 @@ class Content:
     maintenance: tuple[Window, ...] = ()
     inventory: Inventory = field(default_factory=Inventory)
     alerting: AlertPolicy = field(default_factory=AlertPolicy)
+    escalation: EscalationPolicy | None = None
 
 
 class _Strict(BaseModel):
@@ -456,4 +459,8 @@ def load_content(
     targets, inventory = load_probes(probes_dir)
     windows = load_maintenance(incidents_dir / "maintenance.yaml", tz or ZoneInfo("UTC"))
     alerting = load_alerting(incidents_dir / "alerts.yaml")
-    return Content(targets, levels, channels, windows, inventory, alerting=alerting)
+    path = incidents_dir / "escalation.yaml"
+    escalation = load_escalation(path, set(channels)) if path.exists() else None
+    return Content(
+        targets, levels, channels, windows, inventory, alerting=alerting, escalation=escalation
+    )

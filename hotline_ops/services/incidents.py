@@ -23,7 +23,7 @@ from hotline_ops.core.incidents import (
     reached,
 )
 from hotline_ops.errors import BadRequest, IllegalTransition, NotFound
-from hotline_ops.services import budget, deadlines, messages, outbox
+from hotline_ops.services import budget, deadlines, escalation, messages, outbox
 from hotline_ops.store.models import Deadline, Incident, IncidentEvent, OutboxMessage
 
 
@@ -73,6 +73,7 @@ def open_incident(
         title,
         {"level": chosen.level, "labels": labels, "source": source},
     )
+    escalation.start(session, app, incident, now=now)
     _notify(session, app, incident, "opened", now, rows)
     _budget_count(session, app, incident, now)
     return incident, True
@@ -192,6 +193,8 @@ def _transition(
     incident.status = status
     _stamp(incident, status, now)
     _meet(session, incident, status, now)
+    if status != IncidentStatus.OPEN:
+        escalation.stop(session, incident, now=now)  # somebody has it: stop waking people
     _event(session, incident, now, actor, event, reason)
     if status in QUIET:
         return incident

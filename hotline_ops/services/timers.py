@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from hotline_ops.services import incidents, messages
+from hotline_ops.services import escalation, incidents, messages
 from hotline_ops.store.models import Deadline, Incident
 
 PENDING = (Deadline.fired_at.is_(None), Deadline.met_at.is_(None), Deadline.cancelled_at.is_(None))
@@ -125,8 +125,6 @@ def _budget(
 def _escalation(
     session: Session, app: Any, incident: Incident, deadline: Deadline, now: datetime
 ) -> None:
-    from hotline_ops.services import escalation
-
     escalation.run_step(session, app, incident, deadline, now=now)
 
 

@@ -1,0 +1,224 @@
+"""Escalation: while an incident stays unacknowledged, tell a widening circle on a fixed
+schedule, so the 30-minute response (CONTRACT.md M2.1b) is not missed in silence.
+
+``start`` snapshots the chain onto the incident and stores its first run as a deadline row;
+the timer loop (services/timers.py) claims each due row exactly once and calls ``run_step``,
+which notifies through the outbox and stores the next run; ``stop`` cancels the pending row
+once the incident is acknowledged or resolved. Every run is a row, never a sleep, so the
+schedule survives a crash, and the claim is the fence: a redelivered step never runs twice.
+
+The policy comes from ``app.content.escalation`` (``None`` or absent: no escalation), or is
+passed to ``start`` explicitly.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from hotline_ops.core import escalation as core
+from hotline_ops.core.durations import format_duration
+from hotline_ops.core.incidents import IncidentStatus
+from hotline_ops.services import deadlines, messages, outbox
+from hotline_ops.store.models import Deadline, Incident, IncidentEvent
+
+log = logging.getLogger(__name__)
+
+PURPOSE = KIND = ACTOR = "escalation"
+CLAUSE = "M2.1b"  # escalation exists to get the fault answered within the response time
+STOP_REASONS = {
+    IncidentStatus.ACKNOWLEDGED: "已响应，停止升级",
+    IncidentStatus.PLAN: "已启动应急预案，停止升级",
+    IncidentStatus.MITIGATED: "已缓解，停止升级",
+    IncidentStatus.RESOLVED: "已恢复，停止升级",
+}
+
+
+def policy_of(app: Any) -> core.EscalationPolicy | None:
+    # getattr: Content gains the `escalation` field when the loader is wired in.
+    return getattr(app.content, "escalation", None)
+
+
+def start(
+    session: Session,
+    app: Any,
+    incident: Incident,
+    *,
+    now: datetime,
+    policy: core.EscalationPolicy | None = None,
+) -> Deadline | None:
+    """Snapshot the incident's chain and store its first run; None when there is no policy
+    or the incident already has a chain (a snapshot is never replaced behind its back)."""
+    policy = policy or policy_of(app)
+    if policy is None or incident.escalation is not None:
+        return None
+    chain = policy.select(incident.level, incident.labels or {})
+    incident.escalation = core.snapshot(chain)
+    first = core.first_step(chain, incident.opened_at)
+    row = _schedule(session, incident, first)
+    _event(
+        session,
+        incident,
+        now,
+        "escalation.started",
+        f"升级链 {chain.name}，共 {len(chain.steps)} 级",
+        {"chain": chain.name, "first_due": first.due_at.isoformat()},
+    )
+    return row
+
+
+def run_step(
+    session: Session, app: Any, incident: Incident, deadline: Deadline, *, now: datetime
+) -> core.Run | None:
+    """Run the claimed step: notify, record, store the next run (returned; None at the end).
+
+    Call only after claiming ``deadline`` (fired_at set by a conditional UPDATE in this same
+    transaction). An incident acknowledged after the claim may have missed the row this
+    inserts (stop() cancels only the rows it can see), so a run on an incident that is no
+    longer open does nothing and schedules nothing.
+    """
+    if incident.escalation is None or incident.status != IncidentStatus.OPEN:
+        log.info(
+            "escalation row %s: incident #%s is %s, skipped",
+            deadline.id,
+            incident.id,
+            incident.status,
+        )
+        return None
+    chain = core.from_snapshot(incident.escalation)
+    step = deadline.step or 0
+    repeat = core.repeat_of(chain, step, deadline.due_at, incident.opened_at)
+    channels = _notify(session, app, incident, chain, step, repeat, now)
+    following = core.next_step(chain, step, repeat, incident.opened_at, now)
+    if following is not None:
+        _schedule(session, incident, following)
+    data = {
+        "deadline_id": deadline.id,
+        "step": step,
+        "repeat": repeat,
+        "channels": list(channels),
+        "next_due": following.due_at.isoformat() if following else None,
+    }
+    _event(session, incident, now, "escalation", _run_label(chain, step, repeat), data)
+    return following
+
+
+def stop(session: Session, incident: Incident, *, now: datetime) -> int:
+    """Cancel the pending escalation run (the timer loop skips cancelled rows); how many."""
+    cancelled = deadlines.cancel_pending(session, incident, now, purposes=(PURPOSE,))
+    if cancelled:
+        reason = STOP_REASONS.get(incident.status, "停止升级")
+        data = {"cancelled": cancelled, "status": str(incident.status)}
+        _event(session, incident, now, "escalation.stopped", reason, data)
+    return cancelled
+
+
+def _schedule(session: Session, incident: Incident, run: core.Run) -> Deadline:
+    row = Deadline(
+        incident_id=incident.id,
+        kind=KIND,
+        clause=CLAUSE,
+        due_at=run.due_at,
+        purpose=PURPOSE,
+        step=run.step,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _notify(
+    session: Session,
+    app: Any,
+    incident: Incident,
+    chain: core.Chain,
+    step: int,
+    repeat: int,
+    now: datetime,
+) -> tuple[str, ...]:
+    spec = chain.steps[step]
+    channels = spec.channels_now()
+    subject, text = _text(app, incident, chain, step, repeat, now)
+    data = {
+        **messages.incident_data("escalation", incident),
+        "escalation": {
+            "chain": chain.name,
+            "step": step,
+            "repeat": repeat,
+            # For receivers that can page people themselves before rosters arrive.
+            "people": list(spec.people),
+            "roster": spec.roster,
+        },
+    }
+    for channel in channels:
+        outbox.enqueue(
+            session,
+            now=now,
+            channel=channel,
+            incident_id=incident.id,
+            dedup_key=f"incident:{incident.id}:escalation:{step}:{repeat}:{channel}",
+            subject=subject,
+            text=text,
+            data=data,
+        )
+    return channels
+
+
+def _run_label(chain: core.Chain, step: int, repeat: int) -> str:
+    label = f"第 {step + 1}/{len(chain.steps)} 级升级"
+    return f"{label}，第 {repeat + 1} 次通知" if repeat else label
+
+
+def _text(
+    app: Any, incident: Incident, chain: core.Chain, step: int, repeat: int, now: datetime
+) -> tuple[str, str]:
+    """(subject, text) in zh-CN, times in the site's zone; the subject is the first line."""
+    tz = app.settings.tz
+    spec = chain.steps[step]
+    level = messages.LEVEL_LABELS.get(incident.level, str(incident.level))
+    elapsed = format_duration((now - incident.opened_at).total_seconds())
+    subject = f"【{app.settings.site.name}·故障升级】{incident.title}"
+    lines = [
+        subject,
+        f"事件编号：#{incident.id}",
+        f"故障等级：{level}（{incident.policy.get('name', '')}）",
+        *([f"监测对象：{incident.target}"] if incident.target else []),
+        f"发生时间：{messages.local(incident.opened_at, tz)}",
+        f"已持续 {elapsed} 仍未响应",
+        *_response_line(incident, tz),
+        f"升级：{_run_label(chain, step, repeat)}（升级链 {chain.name}）",
+        *_people_line(spec),
+    ]
+    return subject, "\n".join(lines)
+
+
+def _response_line(incident: Incident, tz: Any) -> list[str]:
+    for timer in incident.policy.get("timers", []):
+        if timer.get("kind") == "response":
+            at = incident.opened_at + timedelta(seconds=timer["after_s"])
+            return [f"响应时限（{timer['clause']}）：{messages.local(at, tz)} 前"]
+    return []
+
+
+def _people_line(spec: core.Step) -> list[str]:
+    who = [*spec.people, *([f"值班表 {spec.roster}"] if spec.roster else [])]
+    return [f"待通知：{'、'.join(who)}（经备用渠道通知）"] if who else []
+
+
+def _event(
+    session: Session,
+    incident: Incident,
+    now: datetime,
+    kind: str,
+    reason: str,
+    data: dict[str, Any],
+) -> None:
+    # Written directly, not through services.incidents, which will call into this module.
+    session.add(
+        IncidentEvent(
+            incident_id=incident.id, at=now, actor=ACTOR, kind=kind, reason=reason, data=data
+        )
+    )
