@@ -265,6 +265,12 @@ async def _window(app: Any, recorder: Any, targets: list, duration: float) -> di
     engine = engine_module.ProbeEngine(app, recorder, seed=7)
     # Steady state: per-target probe objects exist already (built on a target's first check).
     engine.probes = {t.name: t.probe() for t in targets}
+    # Steady state for the store too: every target's row exists (a daemon inserts each once
+    # in its life; counting those inserts would measure start-up, not probing).
+    from hotline_ops.probes.base import ProbeResult
+
+    await asyncio.to_thread(recorder.record_many,
+                            [(t, ProbeResult(True, 0.001, "warm-up")) for t in targets])
     recorder.reset()
     shim.lags.clear()
     cpu0, wall0 = own_cpu(), time.monotonic()

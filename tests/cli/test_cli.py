@@ -128,9 +128,14 @@ def test_it_opens_an_incident_at_the_given_level(app: App) -> None:
             "source": "manual",
             "target": None,
             "labels": {},
+            "handling": "remote",
             "opened_at": OPENED_AT,
             "acknowledged_at": None,
+            "plan_started_at": None,
+            "mitigated_at": None,
             "resolved_at": None,
+            "closed_at": None,
+            "postmortem": None,
             "created": True,
         },
     )
@@ -181,9 +186,14 @@ def test_it_lists_open_incidents(app: App) -> None:
                 "source": "manual",
                 "target": None,
                 "labels": {},
+                "handling": "remote",
                 "opened_at": OPENED_AT,
                 "acknowledged_at": None,
+                "plan_started_at": None,
+                "mitigated_at": None,
                 "resolved_at": None,
+                "closed_at": None,
+                "postmortem": None,
             }
         ],
     )
@@ -218,6 +228,8 @@ def test_it_shows_the_deadlines_of_a_fresh_incident(app: App) -> None:
                 "due_at": "2026-11-28T02:30:00+00:00",
                 "met_at": None,
                 "fired_at": None,
+                "fraction": None,
+                "step": None,
                 "state": "running",
                 "remaining_s": 1800.0,
             },
@@ -227,6 +239,8 @@ def test_it_shows_the_deadlines_of_a_fresh_incident(app: App) -> None:
                 "due_at": "2026-11-28T04:00:00+00:00",
                 "met_at": None,
                 "fired_at": None,
+                "fraction": None,
+                "step": None,
                 "state": "running",
                 "remaining_s": 7200.0,
             },
@@ -278,8 +292,8 @@ def test_it_prints_the_timer_table_with_countdowns_in_site_time(app: App) -> Non
     incident_id = open_incident(app, "X", "--level", "2")
     result = run(app, "incident", "show", str(incident_id))
     assert cells(result.stdout)[:2] == [
-        ["response", "M2.1b", "2026-11-28 10:30:00", "running", "30m"],
-        ["resolve", "M2.3b", "2026-11-28 12:00:00", "running", "2h"],
+        ["response", "M2.1b", "2026-11-28 10:30:00", "running", "in 30m"],
+        ["resolve", "M2.3b", "2026-11-28 12:00:00", "running", "in 2h"],
     ]
 
 
@@ -288,7 +302,7 @@ def test_it_prints_the_header_of_an_incident_in_site_time(app: App) -> None:
     result = run(app, "incident", "show", str(incident_id))
     assert result.stdout.splitlines()[:2] == [
         "#1 L2 open: X",
-        "opened 2026-11-28 10:00:00  source manual",
+        "opened 2026-11-28 10:00:00  source manual  handling remote",
     ]
 
 
