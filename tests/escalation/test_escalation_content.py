@@ -50,7 +50,6 @@ def test_it_loads_the_repository_example():
     assert policy.select(2, {}) == Chain(
         "default",
         (
-            Step(0, ("ops-webhook",)),
             Step(600, ("ops-webhook",)),
             Step(1200, ("ops-webhook",), repeat=2, every_s=900),
         ),
