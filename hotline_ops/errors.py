@@ -59,9 +59,13 @@ class ChannelError(HotlineOpsError):
 
     exit_code = 7
 
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
+    def __init__(
+        self, message: str, *, permanent: bool = False, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.permanent = permanent
+        # A provider's rate-limit answer says when to come back; the outbox waits that long.
+        self.retry_after = retry_after
 
 
 class BadRequest(HotlineOpsError):

@@ -13,21 +13,48 @@ MASK = "***"
 
 
 @dataclass(frozen=True)
+class Recipient:
+    """The person a message is for; channels pick the address they need (a WeCom robot
+    mentions ``phone``, SMS and voice dial it, email writes to ``email``)."""
+
+    name: str
+    phone: str | None = None
+    email: str | None = None
+    wecom_id: str | None = None
+    dingtalk_id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "phone": self.phone,
+            "email": self.email,
+            "wecom_id": self.wecom_id,
+            "dingtalk_id": self.dingtalk_id,
+        }
+
+
+@dataclass(frozen=True)
 class Message:
-    """One notification; ``dedup_key`` is stable across redeliveries of the same event."""
+    """One notification; ``dedup_key`` is stable across redeliveries of the same event.
+
+    ``recipient`` is None for a channel-wide announcement (a group robot, a webhook)."""
 
     dedup_key: str
     subject: str
     text: str
     data: dict[str, Any]
+    recipient: Recipient | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "dedup_key": self.dedup_key,
             "subject": self.subject,
             "text": self.text,
             "data": self.data,
         }
+        if self.recipient is not None:
+            body["recipient"] = self.recipient.as_dict()
+        return body
 
 
 def mask(text: str, secrets: Iterable[str]) -> str:
