@@ -89,6 +89,14 @@ class Verdict:
 
 def assess(state: HealthState, ok: bool, now: datetime, policy: HealthPolicy) -> Verdict:
     """``observe`` plus result history and flap detection."""
+    if ok and _steady(state, policy):
+        # Hard UP with a full window of successes: only the counters and checked_at move
+        # (the same outcome as below, without three copies and a flap-score loop; this is
+        # every result of a healthy target, thousands a second).
+        steady = HealthState(
+            Status.UP, 0, state.oks + 1, state.changed_at, now, state.history, False
+        )
+        return Verdict(steady)
     state, flip = observe(state, ok, now, policy)
     history = (state.history + ("1" if ok else "0"))[-policy.flap_window :]
     change = flap_change(history, policy.flap_window)
@@ -99,6 +107,16 @@ def assess(state: HealthState, ok: bool, now: datetime, policy: HealthPolicy) ->
         flapping = False
     event = None if flapping == state.flapping else ("start" if flapping else "stop")
     return Verdict(replace(state, history=history, flapping=flapping), flip, event)
+
+
+def _steady(state: HealthState, policy: HealthPolicy) -> bool:
+    return (
+        state.status == Status.UP
+        and not state.flapping
+        and state.fails == 0
+        and len(state.history) == policy.flap_window
+        and "0" not in state.history
+    )
 
 
 def flap_change(history: str, window: int) -> float:

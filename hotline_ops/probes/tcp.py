@@ -25,24 +25,23 @@ class TcpProbe(Probe):
     async def check(self, timeout: float) -> ProbeResult:
         return await run_within(timeout, self._attempt())
 
+    def __init__(self, params: dict) -> None:
+        super().__init__(params)
+        self._literal = _literal(self.params.host, self.params.port)
+
     async def _address(self, loop: asyncio.AbstractEventLoop) -> tuple[int, tuple]:
         """An IP literal needs no lookup (getaddrinfo runs in a thread pool: costly at
         thousands of checks a second); a name is resolved on every check, as it may move."""
-        host, port = self.params.host, self.params.port
-        for family in (socket.AF_INET, socket.AF_INET6):
-            try:
-                socket.inet_pton(family, host)
-            except OSError:
-                continue
-            return family, (host, port)
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        if self._literal is not None:
+            return self._literal
+        infos = await loop.getaddrinfo(self.params.host, self.params.port, type=socket.SOCK_STREAM)
         return infos[0][0], infos[0][4]
 
     async def _attempt(self) -> ProbeResult:
         # A bare non-blocking socket: no streams, no protocol objects. At thousands of
         # checks a second this is most of the probe's CPU.
         loop = asyncio.get_running_loop()
-        family, address = await self._address(loop)
+        family, address = self._literal or await self._address(loop)
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
             sock.setblocking(False)
@@ -52,3 +51,14 @@ class TcpProbe(Probe):
         finally:
             sock.close()
         return ProbeResult(ok=True, latency_s=latency, detail="connected")
+
+
+def _literal(host: str, port: int) -> tuple[int, tuple] | None:
+    """(family, address) when ``host`` is an IPv4 or IPv6 literal, else None."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host)
+        except OSError:
+            continue
+        return family, (host, port)
+    return None

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 from dataclasses import dataclass
@@ -68,9 +69,13 @@ async def check(target: Target, probe: Any = None, *, guard: bool = True) -> Pro
 
 
 def policy_of(target: Target) -> HealthPolicy:
-    return HealthPolicy(
-        target.attempts, target.rise, flap_high=target.flap_high, flap_low=target.flap_low
-    )
+    return _policy(target.attempts, target.rise, target.flap_high, target.flap_low)
+
+
+@functools.lru_cache(maxsize=256)
+def _policy(attempts: int, rise: int, flap_high: float, flap_low: float) -> HealthPolicy:
+    # Policies are few and immutable; building (and validating) one per result is not free.
+    return HealthPolicy(attempts, rise, flap_high=flap_high, flap_low=flap_low)
 
 
 class Recorder:
@@ -102,8 +107,9 @@ class Recorder:
             if self.states is None:
                 self._load(session)
             outcomes, rows = [], []
+            start = bucket_start(now)  # one clock reading, one bucket per batch
             for target, result in items:
-                outcome, row = self._one(session, target, result, now)
+                outcome, row = self._one(session, target, result, now, start)
                 outcomes.append(outcome)
                 if row is not None:
                     rows.append(row)
@@ -118,12 +124,17 @@ class Recorder:
             self.known.add(row.target)
 
     def _one(
-        self, session: Session, target: Target, result: ProbeResult, now: datetime
+        self,
+        session: Session,
+        target: Target,
+        result: ProbeResult,
+        now: datetime,
+        start: datetime,
     ) -> tuple[Outcome, dict | None]:
         previous = self.states.get(target.name, HealthState())
         verdict = assess(previous, result.ok, now, policy_of(target))
         self.states[target.name] = verdict.state
-        self._bucket(target.name, now).add(
+        self._bucket(target.name, start).add(
             result.ok, result.latency_s, result.metrics, result.classification
         )
         was_suppressed = self.suppressed.get(target.name, False)
@@ -149,8 +160,8 @@ class Recorder:
         if old:
             session.execute(update(TargetState), old)
 
-    def _bucket(self, name: str, now: datetime) -> Bucket:
-        key = (name, bucket_start(now))
+    def _bucket(self, name: str, start: datetime) -> Bucket:
+        key = (name, start)
         bucket = self.buckets.get(key)
         if bucket is None:
             bucket = self.buckets[key] = Bucket()

@@ -74,3 +74,28 @@ def test_it_keeps_changed_at_at_the_flip_and_moves_checked_at_with_every_probe()
 def test_it_rejects_attempts_below_one():
     with pytest.raises(ValueError, match=r"^attempts and rise must be >= 1$"):
         HealthPolicy(attempts=0)
+
+
+def test_it_gives_a_steady_up_target_the_same_verdict_as_the_full_fold():
+    # assess() short-cuts hard UP with a full window of successes; the short cut must
+    # agree field for field with observe() + history + flap score.
+    from dataclasses import replace
+
+    from hotline_ops.core.health import Verdict, assess
+
+    policy = HealthPolicy(attempts=3, rise=2)
+    steady = HealthState(Status.UP, 0, 40, T0, T0, "1" * policy.flap_window, False)
+    later = T0 + timedelta(seconds=10)
+    state, flip = observe(steady, True, later, policy)
+    full = Verdict(replace(state, history=state.history[-policy.flap_window :]), flip, None)
+    assert assess(steady, True, later, policy) == full
+    assert full.state == HealthState(Status.UP, 0, 41, T0, later, "1" * 21, False)
+
+
+def test_it_leaves_the_steady_short_cut_on_the_first_failure():
+    from hotline_ops.core.health import assess
+
+    policy = HealthPolicy(attempts=3)
+    steady = HealthState(Status.UP, 0, 40, T0, T0, "1" * policy.flap_window, False)
+    verdict = assess(steady, False, T0 + timedelta(seconds=10), policy)
+    assert (verdict.state.fails, verdict.state.history[-1], verdict.flip) == (1, "0", None)
