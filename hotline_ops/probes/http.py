@@ -1,8 +1,10 @@
-"""HTTP(S) probe on raw asyncio streams.
+"""HTTP(S) probe on a bare asyncio Protocol.
 
-httpx measured at 0.5x of blackbox_exporter on the hot path and raw streams at 3x, so this
-module speaks just enough HTTP/1.1 for a health check: one request, ``Connection: close``,
-and a response body read by Content-Length, chunked framing, or to EOF, capped in size.
+httpx measured at 0.5x of blackbox_exporter on the hot path, so this module speaks just
+enough HTTP/1.1 for a health check: one request, ``Connection: close``, and a response body
+read by Content-Length, chunked framing, or to EOF, capped in size. The response is
+collected by a Protocol and parsed from its buffer (``parse_response``) each time data
+arrives, usually once: no StreamReader, no coroutine per line.
 """
 
 from __future__ import annotations
@@ -167,19 +169,23 @@ class HttpProbe(Probe):
 
     async def _attempt(self) -> ProbeResult:
         start = time.perf_counter()
-        reader, writer = await asyncio.open_connection(
-            self._target.host, self._target.port, ssl=self._ssl
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        head_only = self.params.method == "HEAD"
+        transport, _ = await loop.create_connection(
+            lambda: _Exchange(self._request, done, head_only, self.params.max_body_bytes),
+            self._target.host,
+            self._target.port,
+            ssl=self._ssl,
         )
         try:
-            writer.write(self._request)
-            await writer.drain()
-            status, body = await _read_response(reader, self.params)
+            status, body = await done
             latency = time.perf_counter() - start
-            peercert = writer.get_extra_info("peercert")
+            peercert = transport.get_extra_info("peercert")
         except BaseException:
-            writer.transport.abort()  # a misbehaving peer gets no chance to stall the close
+            transport.abort()  # a misbehaving peer gets no chance to stall the close
             raise
-        writer.close()  # not awaited: the response is complete and the deadline is not ours
+        transport.close()  # not awaited: the response is complete and the deadline is not ours
         return self._judge(status, body, latency, peercert)
 
     def _judge(
@@ -230,29 +236,106 @@ def _expiry_detail(days_left: float) -> str:
     return f"TLS certificate expires in {days} day{'' if days == 1 else 's'}"
 
 
-async def _read_response(
-    reader: asyncio.StreamReader, params: HttpProbe.Params
-) -> tuple[int, bytes]:
-    status, headers = await _read_head(reader)
-    if params.method == "HEAD" or status in _BODYLESS_STATUSES:
-        return status, b""
-    return status, await _read_body(reader, headers, params.max_body_bytes)
+class _Exchange(asyncio.Protocol):
+    """Sends the request on connect, buffers the response, resolves ``done`` with
+    (status, body) as soon as ``parse_response`` finds it complete (or with its error)."""
+
+    def __init__(self, request: bytes, done: asyncio.Future, head_only: bool, cap: int) -> None:
+        self.request, self.done, self.head_only, self.cap = request, done, head_only, cap
+        self.buffer = bytearray()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.write(self.request)  # type: ignore[attr-defined]
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        self._settle(eof=False)
+
+    def eof_received(self) -> bool:
+        self._settle(eof=True)
+        return False  # close our side as well
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if exc is not None and not self.done.done():
+            self.done.set_exception(exc)
+        self._settle(eof=True)
+
+    def _settle(self, *, eof: bool) -> None:
+        if self.done.done():
+            return
+        try:
+            response = parse_response(bytes(self.buffer), self.head_only, self.cap, eof=eof)
+        except (TargetError, EOFError) as exc:
+            self.done.set_exception(exc)
+            return
+        if response is not None:
+            self.done.set_result(response)
 
 
-async def _read_head(reader: asyncio.StreamReader) -> tuple[int, dict[str, str]]:
+class _Incomplete(Exception):
+    """More bytes are needed (raised inside the parser, never outside it)."""
+
+
+def parse_response(
+    data: bytes, head_only: bool, cap: int, *, eof: bool
+) -> tuple[int, bytes] | None:
+    """(status, body) of the HTTP/1.x response in ``data``; None while it is incomplete.
+
+    ``eof``: no more bytes will come, so an incomplete response is an error. Raises
+    TargetError for what is not HTTP and EOFError for a response cut short.
+    """
+    reader = _Buffer(data, eof)
+    try:
+        status, headers = _read_head(reader)
+        if head_only or status in _BODYLESS_STATUSES:
+            return status, b""
+        return status, _read_body(reader, headers, cap)
+    except _Incomplete:
+        return None
+
+
+class _Buffer:
+    """Line and byte reads over a complete-so-far buffer; raises _Incomplete for more,
+    or, after EOF, does what StreamReader does (short line; IncompleteReadError)."""
+
+    def __init__(self, data: bytes, eof: bool) -> None:
+        self.data, self.eof, self.pos = data, eof, 0
+
+    def readline(self) -> bytes:
+        end = self.data.find(b"\n", self.pos, self.pos + _LINE_LIMIT + 1)
+        if end < 0:
+            if len(self.data) - self.pos > _LINE_LIMIT:
+                raise TargetError("response line too long")
+            if not self.eof:
+                raise _Incomplete
+            end = len(self.data) - 1  # the rest, however short: a line cut by EOF
+        line, self.pos = self.data[self.pos : end + 1], end + 1
+        return line
+
+    def readexactly(self, size: int) -> bytes:
+        if len(self.data) - self.pos < size:
+            if not self.eof:
+                raise _Incomplete
+            raise asyncio.IncompleteReadError(self.data[self.pos :], size)
+        chunk, self.pos = self.data[self.pos : self.pos + size], self.pos + size
+        return chunk
+
+    def read_to_eof(self, cap: int) -> bytes:
+        if len(self.data) - self.pos < cap and not self.eof:
+            raise _Incomplete
+        return self.data[self.pos : self.pos + cap]
+
+
+_LINE_LIMIT = 65_536  # as StreamReader's default limit
+
+
+def _read_head(reader: _Buffer) -> tuple[int, dict[str, str]]:
     while True:
-        status = _parse_status_line(await _read_line(reader))
-        headers = await _read_headers(reader)
+        status = _parse_status_line(reader.readline())
+        headers = _read_headers(reader)
         # 1xx responses (e.g. 103 Early Hints) precede the real one.
         if not 100 <= status < 200:
             return status, headers
-
-
-async def _read_line(reader: asyncio.StreamReader) -> bytes:
-    try:
-        return await reader.readline()
-    except ValueError as exc:  # StreamReader's way of saying the line exceeded its buffer limit
-        raise TargetError("response line too long") from exc
 
 
 def _parse_status_line(line: bytes) -> int:
@@ -264,10 +347,10 @@ def _parse_status_line(line: bytes) -> int:
     return int(match.group(1))
 
 
-async def _read_headers(reader: asyncio.StreamReader) -> dict[str, str]:
+def _read_headers(reader: _Buffer) -> dict[str, str]:
     headers: dict[str, str] = {}
     for _ in range(MAX_HEADERS):
-        line = await _read_line(reader)
+        line = reader.readline()
         if line in (b"\r\n", b"\n"):
             return headers
         name, colon, value = line.decode("latin-1").partition(":")
@@ -278,13 +361,13 @@ async def _read_headers(reader: asyncio.StreamReader) -> dict[str, str]:
     raise TargetError(f"more than {MAX_HEADERS} response headers")
 
 
-async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str], cap: int) -> bytes:
+def _read_body(reader: _Buffer, headers: dict[str, str], cap: int) -> bytes:
     if "chunked" in headers.get("transfer-encoding", "").lower():
-        return await _read_chunked(reader, cap)
+        return _read_chunked(reader, cap)
     length = headers.get("content-length")
     if length is not None:
-        return await reader.readexactly(min(_parse_length(length), cap))
-    return await _read_to_eof(reader, cap)
+        return reader.readexactly(min(_parse_length(length), cap))
+    return reader.read_to_eof(cap)
 
 
 def _parse_length(value: str) -> int:
@@ -293,17 +376,17 @@ def _parse_length(value: str) -> int:
     return int(value)
 
 
-async def _read_chunked(reader: asyncio.StreamReader, cap: int) -> bytes:
+def _read_chunked(reader: _Buffer, cap: int) -> bytes:
     body = bytearray()
     while len(body) < cap:
-        size = _parse_chunk_size(await _read_line(reader))
+        size = _parse_chunk_size(reader.readline())
         if size == 0:
             break  # trailers are not needed: the connection is closed next anyway
         wanted = min(size, cap - len(body))
-        body += await reader.readexactly(wanted)
+        body += reader.readexactly(wanted)
         if wanted < size:
             break  # capped: the rest of the body is never read
-        await reader.readexactly(2)  # CRLF after each chunk
+        reader.readexactly(2)  # CRLF after each chunk
     return bytes(body)
 
 
@@ -314,15 +397,3 @@ def _parse_chunk_size(line: bytes) -> int:
     if not _HEX.fullmatch(size):
         raise TargetError(f"malformed chunk size {size[:20]!r}")
     return int(size, 16)
-
-
-async def _read_to_eof(reader: asyncio.StreamReader, cap: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while size < cap:
-        data = await reader.read(cap - size)
-        if not data:
-            break
-        chunks.append(data)
-        size += len(data)
-    return b"".join(chunks)
