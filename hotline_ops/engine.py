@@ -10,8 +10,12 @@ later run is jittered slightly. What a check costs is mostly the wake-ups around
 - **No semaphore, no queue.** A counter bounds checks in flight (the rest wait in a deque,
   in due order); results go to a plain list that the writer swaps out every
   ``batch_window_s`` and records in one transaction.
-- **One deadline sweep** instead of a timer per check: a check that overran its timeout by
-  a second is cancelled (a probe's own timeout should have ended it: this catches bugs).
+- **Deadlines swept by the scheduler** instead of a timer per check: checks with the same
+  timeout end in start order, so a FIFO per timeout value holds their deadlines and the
+  scheduler, waking for whatever comes first (a due check or a deadline), cancels the
+  overdue ones. Probes that offer ``attempt()`` (tcp, http) are bounded exactly at their
+  timeout this way; the others keep their own deadline and are cancelled only if they
+  overrun it by a second (a probe bug).
 - The delay between a check's due time and its start is the *schedule lag*, a histogram;
   the clock is read once per burst.
 """
@@ -24,20 +28,22 @@ import contextlib
 import heapq
 import itertools
 import logging
+import math
 import random
 from typing import Any
 
 from hotline_ops import metrics
 from hotline_ops.content import Target
 from hotline_ops.metrics import SCHEDULE_LAG
-from hotline_ops.probes.base import Probe, ProbeResult
+from hotline_ops.probes.base import Probe, ProbeResult, timed_out
 from hotline_ops.services import probing
 
 log = logging.getLogger(__name__)
 
 MAX_SLACK_S = 0.1
-SWEEP_S = 1.0
+MAX_SLEEP_S = 0.25  # stop() takes effect within this
 OVERRUN_S = 1.0
+DRAIN_S = 2.0  # how long stop() lets checks in flight finish
 
 
 class ProbeEngine:
@@ -63,7 +69,9 @@ class ProbeEngine:
         self.waiting: collections.deque[tuple[Target, float]] = collections.deque()
         self.in_flight = 0
         self.probes: dict[str, Probe] = {}
-        self.deadlines: dict[asyncio.Task, float] = {}
+        # (timeout, bounded) → (deadline, task) in start order, i.e. in deadline order.
+        self.deadlines: dict[tuple[float, bool], collections.deque] = {}
+        self.expired: dict[asyncio.Task, str] = {}
         self.tasks: set[asyncio.Task] = set()
         self.stopping = asyncio.Event()
         self.completed = 0
@@ -78,13 +86,15 @@ class ProbeEngine:
         heap = [(now + self.random.uniform(0, t.interval_s), next(seq), t) for t in targets]
         heapq.heapify(heap)
         writer = asyncio.create_task(self._writer())
-        sweeper = asyncio.create_task(self._sweeper())
         try:
             while heap and not self.stopping.is_set():
-                await self._sleep_until(heap[0][0])
-                self._start_due(heap, seq, slack)
+                now = clock.monotonic()
+                self._expire(now)
+                self._start_due(heap, seq, slack, now)
+                wake = min(heap[0][0], self._next_deadline(), now + MAX_SLEEP_S)
+                if wake > now:
+                    await asyncio.sleep(wake - now)
         finally:
-            sweeper.cancel()
             await self._drain(writer)
 
     def _slack(self, targets: list[Target]) -> float:
@@ -94,9 +104,8 @@ class ProbeEngine:
         shortest = min(t.interval_s for t in targets)
         return max(0.0, min(self.slack_s, shortest * self.jitter))
 
-    def _start_due(self, heap: list, seq: Any, slack: float) -> None:
+    def _start_due(self, heap: list, seq: Any, slack: float, now: float) -> None:
         """Start every check due within ``slack``: one wake-up for a burst, not one per check."""
-        now = self.app.clock.monotonic()
         horizon = now + slack
         while heap and heap[0][0] <= horizon:
             due, _, target = heap[0]
@@ -110,55 +119,68 @@ class ProbeEngine:
         spread = target.interval_s * self.jitter
         return due + target.interval_s + self.random.uniform(-spread, spread)
 
-    async def _sleep_until(self, due: float) -> bool:
-        """Wait for ``due``; True if stop() was called meanwhile.
-
-        Plain sleeps in slices of at most 0.25 s: cheaper than a waiter task per check at
-        thousands of checks a second, and stop() still takes effect within 0.25 s.
-        """
-        while (delay := due - self.app.clock.monotonic()) > 0:
-            if self.stopping.is_set():
-                return True
-            await asyncio.sleep(min(delay, 0.25))
-        return self.stopping.is_set()
-
     def _start(self, target: Target, due: float, now: float) -> None:
         SCHEDULE_LAG.observe(now - due if now > due else 0.0)
         self.in_flight += 1
-        task = asyncio.create_task(self._check(target, now))
+        probe = self._probe(target)
+        bounded = type(probe).attempt is not Probe.attempt
+        task = asyncio.create_task(self._check(target, probe, bounded, now))
         self.tasks.add(task)
-        self.deadlines[task] = now + target.timeout_s + OVERRUN_S
         task.add_done_callback(self._finished)
+        # Bounded here: exactly at the timeout. A probe with its own deadline: a second past it.
+        key = (target.timeout_s, bounded)
+        fifo = self.deadlines.get(key)
+        if fifo is None:
+            fifo = self.deadlines[key] = collections.deque()
+        fifo.append((now + target.timeout_s + (0.0 if bounded else OVERRUN_S), task))
 
     def _finished(self, task: asyncio.Task) -> None:
         self.tasks.discard(task)
-        self.deadlines.pop(task, None)
+        self.expired.pop(task, None)  # a probe that swallowed its cancellation
         self.in_flight -= 1
         if self.waiting and not self.stopping.is_set():
             target, due = self.waiting.popleft()
             self._start(target, due, self.app.clock.monotonic())
 
-    async def _check(self, target: Target, started: float) -> None:
+    async def _check(self, target: Target, probe: Probe, bounded: bool, started: float) -> None:
         try:
-            result = await probing.check(target, self._probe(target), guard=False)
+            if bounded:
+                result = await probing.attempt(target, probe)
+            else:
+                result = await probing.check(target, probe, guard=False)
         except asyncio.CancelledError:
-            if self.stopping.is_set():
-                raise
-            result = ProbeResult(False, None, f"probe overran its {target.timeout_s:g}s timeout")
+            detail = self.expired.pop(asyncio.current_task(), None)
+            if detail is None:
+                raise  # stop()
+            result = ProbeResult(False, None, detail)
         metrics.probe_done(target.kind, result.ok, self.app.clock.monotonic() - started)
         self.results.append((target, result))
 
-    async def _sweeper(self) -> None:
-        """Cancels a check that overran its timeout by a second: a probe's own timeout
-        should have ended it, so this only catches probe bugs, and costs one wake-up a
-        second instead of a timer per check."""
-        while True:
-            await asyncio.sleep(SWEEP_S)
-            now = self.app.clock.monotonic()
-            for task, deadline in list(self.deadlines.items()):
-                if now > deadline:
-                    log.error("a probe overran its timeout by %g s; cancelling it", OVERRUN_S)
-                    task.cancel()
+    def _next_deadline(self) -> float:
+        """The earliest deadline of a check still running (finished ones are dropped)."""
+        earliest = math.inf
+        for fifo in self.deadlines.values():
+            while fifo and fifo[0][1].done():
+                fifo.popleft()
+            if fifo and fifo[0][0] < earliest:
+                earliest = fifo[0][0]
+        return earliest
+
+    def _expire(self, now: float) -> None:
+        """Cancel every check past its deadline; it is recorded as a failure."""
+        for (timeout, bounded), fifo in self.deadlines.items():
+            while fifo and (fifo[0][0] <= now or fifo[0][1].done()):
+                _, task = fifo.popleft()
+                if task.done():
+                    continue
+                if bounded:
+                    self.expired[task] = timed_out(timeout)
+                else:
+                    log.error(
+                        "a probe overran its %gs timeout by %gs; cancelling it", timeout, OVERRUN_S
+                    )
+                    self.expired[task] = f"probe overran its {timeout:g}s timeout"
+                task.cancel()
 
     def _probe(self, target: Target) -> Probe:
         # One instance per target, kept: probes may hold sockets or sessions between checks.
@@ -189,12 +211,16 @@ class ProbeEngine:
     async def _drain(self, writer: asyncio.Task) -> None:
         """Let checks in flight finish, write everything they returned, close the probes."""
         self.waiting.clear()  # queued behind the limit when stop() came: not started
+        clock = self.app.clock
+        end = clock.monotonic() + DRAIN_S
+        while self.tasks and (now := clock.monotonic()) < end:
+            self._expire(now)  # deadlines still hold: a timeout is recorded as one
+            wait = min(self._next_deadline(), end) - now
+            await asyncio.wait(set(self.tasks), timeout=max(wait, 0.001))
+        for task in list(self.tasks):
+            task.cancel()
         if self.tasks:
-            _, late = await asyncio.wait(self.tasks, timeout=2)
-            for task in late:
-                task.cancel()
-            if late:
-                await asyncio.wait(late, timeout=1)
+            await asyncio.wait(set(self.tasks), timeout=1)
         await writer
         await self._write()
         for probe in self.probes.values():

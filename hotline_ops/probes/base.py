@@ -51,6 +51,13 @@ class Probe(ABC):
     async def check(self, timeout: float) -> ProbeResult:
         """Run one check, bounded by ``timeout`` seconds overall; never raises for the target."""
 
+    def attempt(self) -> Coroutine[Any, Any, ProbeResult] | None:
+        """The check *without* its deadline, for a caller that bounds thousands of checks
+        with one deadline sweep instead of a timer each (the engine); it may raise OSError,
+        EOFError or TargetError for a target failure. None (the default) when the probe
+        keeps its own deadline (SIP retransmissions, SNMP retries): only check() is used."""
+        return None
+
     async def close(self) -> None:
         """Release what the probe holds between checks (sockets, sessions); default none."""
         return None

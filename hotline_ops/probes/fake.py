@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Coroutine
 from typing import Any, ClassVar
 
 from pydantic import Field
@@ -43,6 +44,9 @@ class FakeProbe(Probe):
 
     async def check(self, timeout: float) -> ProbeResult:
         return await run_within(timeout, self._attempt())
+
+    def attempt(self) -> Coroutine[Any, Any, ProbeResult]:
+        return self._attempt()
 
     async def _attempt(self) -> ProbeResult:
         ok = self._next_outcome()

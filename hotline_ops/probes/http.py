@@ -15,7 +15,7 @@ import math
 import re
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
@@ -166,6 +166,9 @@ class HttpProbe(Probe):
 
     async def check(self, timeout: float) -> ProbeResult:
         return await run_within(timeout, self._attempt())
+
+    def attempt(self) -> Coroutine[Any, Any, ProbeResult]:
+        return self._attempt()
 
     async def _attempt(self) -> ProbeResult:
         start = time.perf_counter()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from typing import ClassVar
+from collections.abc import Coroutine
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -24,6 +25,9 @@ class TcpProbe(Probe):
 
     async def check(self, timeout: float) -> ProbeResult:
         return await run_within(timeout, self._attempt())
+
+    def attempt(self) -> Coroutine[Any, Any, ProbeResult]:
+        return self._attempt()
 
     def __init__(self, params: dict) -> None:
         super().__init__(params)

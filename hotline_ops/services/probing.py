@@ -25,7 +25,7 @@ from hotline_ops.content import Target
 from hotline_ops.core import maintenance
 from hotline_ops.core.health import HealthPolicy, HealthState, Status, Verdict, assess
 from hotline_ops.core.rollup import BUCKET, Bucket, bucket_start, merge
-from hotline_ops.probes.base import ProbeResult
+from hotline_ops.probes.base import ProbeResult, TargetError, describe_error
 from hotline_ops.services import incidents
 from hotline_ops.store.models import ProbeRollup, StateChange, TargetState
 
@@ -68,6 +68,23 @@ async def check(target: Target, probe: Any = None, *, guard: bool = True) -> Pro
             await probe.close()
 
 
+async def attempt(target: Target, probe: Any) -> ProbeResult | None:
+    """Run ``probe.attempt()`` with no deadline of its own (the caller cancels it when due),
+    turning target failures and probe bugs into results; None if the probe has no
+    unbounded attempt (then use check())."""
+    coro = probe.attempt()
+    if coro is None:
+        return None
+    try:
+        return await coro
+    except (OSError, EOFError, TargetError) as exc:
+        # A TimeoutError here is the kernel's (ETIMEDOUT); ours arrives as a cancellation.
+        return ProbeResult(False, None, describe_error(exc))
+    except Exception as exc:  # a probe bug must not take the engine down
+        log.exception("probe %s crashed", target.name)
+        return ProbeResult(False, None, f"probe error: {type(exc).__name__}: {exc}")
+
+
 def policy_of(target: Target) -> HealthPolicy:
     return _policy(target.attempts, target.rise, target.flap_high, target.flap_low)
 
@@ -106,14 +123,14 @@ class Recorder:
         with self.lock, self.app.store.session() as session:
             if self.states is None:
                 self._load(session)
-            outcomes, rows = [], []
+            outcomes, rows = [], {}
             start = bucket_start(now)  # one clock reading, one bucket per batch
             for target, result in items:
                 outcome, row = self._one(session, target, result, now, start)
                 outcomes.append(outcome)
                 if row is not None:
-                    rows.append(row)
-            self._write(session, rows)
+                    rows[target.name] = row  # a target checked twice in a batch: last wins
+            self._write(session, list(rows.values()))
         return outcomes
 
     def _load(self, session: Session) -> None:

@@ -85,3 +85,16 @@ def test_it_bounds_checks_in_flight(tmp_path):
     # Two at a time, 0.5 s each: at most 2 × 1.9 ÷ 0.5 = 7 checks can finish.
     assert engine.completed <= 8
     app.close()
+
+
+def test_it_records_a_check_that_outlives_its_timeout_as_a_timeout(tmp_path):
+    # The engine bounds tcp/http/fake attempts itself (one deadline sweep, no timer per
+    # check): a 0.5 s check under a 0.1 s timeout must come back as exactly that failure.
+    app = engine_app(tmp_path, fakes(1, interval="0.3s", timeout="0.1s", latency_s=0.5, attempts=1))
+    engine = ProbeEngine(app, probing.Recorder(app), seed=1)
+    run_for(engine, 0.7)
+    with app.store.session() as session:
+        state = probing.states(session)["t0"]
+    assert (state.status, state.detail, state.latency_s) == ("down", "timeout after 0.1s", None)
+    assert engine.completed >= 1
+    app.close()

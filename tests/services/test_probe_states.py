@@ -186,3 +186,14 @@ def _fake_reset():
     fake.FAKE_STATES.clear()
     yield
     fake.FAKE_STATES.clear()
+
+
+def test_it_stores_a_new_target_checked_twice_in_one_batch_once(build, clock):
+    # The engine batches 0.5 s of results; a short-interval target that fails twice in its
+    # first batch gives two state rows, and both used to be INSERTed (the batch was lost).
+    app, recorder, target = build(attempts=3)
+    clock.advance(STEP)
+    recorder.record_many([(target, ProbeResult(False, None, "no reply"))] * 2)
+    with app.store.session() as session:
+        state = probing.states(session)["trunk-a"]
+    assert (state.status, state.fails, state.detail) == ("unknown", 2, "no reply")
