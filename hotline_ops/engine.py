@@ -82,11 +82,11 @@ class ProbeEngine:
         clock = self.app.clock
         targets = list(self.app.targets.values()) if targets is None else targets
         slack = self._slack(targets)
+        self._prepare(targets)
         seq = itertools.count()
         now = clock.monotonic()
         heap = [(now + self.random.uniform(0, t.interval_s), next(seq), t) for t in targets]
         heapq.heapify(heap)
-        self._prepare(targets)
         writer = asyncio.create_task(self._writer())
         try:
             while heap and not self.stopping.is_set():
@@ -107,7 +107,9 @@ class ProbeEngine:
         for target in targets:
             with contextlib.suppress(Exception):  # reported by its first check instead
                 self._probe(target)
-        gc.collect()
+        # No gc.collect() first: walking everything is exactly the stall this avoids (at
+        # 11 000 targets it delayed the first checks by 0.1 s); whatever cyclic garbage
+        # exists at start stays, once.
         gc.freeze()
 
     def _slack(self, targets: list[Target]) -> float:

@@ -98,3 +98,30 @@ def test_it_records_a_check_that_outlives_its_timeout_as_a_timeout(tmp_path):
     assert (state.status, state.detail, state.latency_s) == ("down", "timeout after 0.1s", None)
     assert engine.completed >= 1
     app.close()
+
+
+def test_it_records_a_probe_that_cannot_be_built_as_a_failed_check(tmp_path, monkeypatch):
+    # A probe whose construction fails at run time (its params were valid when the content
+    # loaded): the engine must record a failed check and keep probing the others.
+    from hotline_ops.probes.fake import FakeProbe
+
+    broken = {**fakes(1)[0], "name": "broken", "detail": "broken", "attempts": 1}
+    app = engine_app(tmp_path, [*fakes(1), broken])
+    real_init = FakeProbe.__init__
+
+    def init(self, params):
+        if params.get("detail") == "broken":
+            raise RuntimeError("no such device")
+        real_init(self, params)
+
+    monkeypatch.setattr(FakeProbe, "__init__", init)
+    engine = ProbeEngine(app, probing.Recorder(app), seed=1)
+    run_for(engine, 0.5)
+    with app.store.session() as session:
+        states = probing.states(session)
+    assert (states["broken"].status, states["broken"].detail) == (
+        "down",
+        "probe error: no such device",
+    )
+    assert states["t0"].status == "up"
+    app.close()
