@@ -13,6 +13,8 @@ from hotline_ops.core import levels as core_levels
 from hotline_ops.store.models import Deadline, Incident
 
 CONTRACT_PURPOSES = ("breach", "warning", "budget")
+# cancel_reason values: the handling rule (M2.1c/d), a level change, an escalation stop.
+HANDLING, LEVEL, STOPPED = "handling", "level", "stopped"
 
 
 def plan(
@@ -22,11 +24,13 @@ def plan(
     budget,
     *,
     skip_kinds: frozenset[str] = frozenset(),
+    skip_warnings: frozenset[tuple[str, float]] = frozenset(),
 ) -> list[Deadline]:
-    """Insert the level's deadlines counted from the incident's opening."""
+    """Insert the level's deadlines counted from the incident's opening, except the timers
+    in ``skip_kinds`` and the (kind, fraction) warnings in ``skip_warnings``."""
     rows = []
     for spec in core_levels.plan_deadlines(level, incident.opened_at, budget):
-        if spec.kind in skip_kinds:
+        if spec.kind in skip_kinds or (spec.kind, spec.fraction) in skip_warnings:
             continue
         row = Deadline(
             incident_id=incident.id,
@@ -37,7 +41,7 @@ def plan(
             fraction=spec.fraction,
         )
         if not core_levels.applies(spec.kind, incident.handling):
-            row.cancelled_at = incident.opened_at
+            row.cancelled_at, row.cancel_reason = incident.opened_at, HANDLING
         rows.append(row)
     session.add_all(rows)
     session.flush()
@@ -71,14 +75,46 @@ def cancel_pending(
     incident: Incident,
     now: datetime,
     purposes: tuple[str, ...] = CONTRACT_PURPOSES,
+    reason: str = LEVEL,
 ) -> int:
+    """Cancel the rows that could still fire; how many."""
     return session.execute(
         update(Deadline)
         .where(Deadline.incident_id == incident.id, Deadline.purpose.in_(purposes))
         .where(Deadline.fired_at.is_(None), Deadline.met_at.is_(None))
         .where(Deadline.cancelled_at.is_(None))
-        .values(cancelled_at=now)
+        .values(cancelled_at=now, cancel_reason=reason)
     ).rowcount
+
+
+def supersede(session: Session, incident: Incident, now: datetime) -> int:
+    """A level change replaces the level's timers: cancel the pending rows (how many) and
+    re-mark the rows the handling rule had cancelled, so that a later handling switch can
+    never bring back a timer of the old level."""
+    cancelled = cancel_pending(session, incident, now, reason=LEVEL)
+    session.execute(
+        update(Deadline)
+        .where(Deadline.incident_id == incident.id, Deadline.purpose.in_(CONTRACT_PURPOSES))
+        .where(Deadline.fired_at.is_(None), Deadline.met_at.is_(None))
+        .where(Deadline.cancel_reason == HANDLING)
+        .values(cancel_reason=LEVEL)
+    )
+    return cancelled
+
+
+def fired(session: Session, incident: Incident) -> tuple[frozenset[str], frozenset[tuple]]:
+    """(kinds whose breach has fired, (kind, fraction) of warnings that fired): a level
+    change must not plan these again (the breach is on record, the warning was sent)."""
+    found = session.execute(
+        select(Deadline.kind, Deadline.purpose, Deadline.fraction).where(
+            Deadline.incident_id == incident.id,
+            Deadline.fired_at.is_not(None),
+            Deadline.purpose.in_(("breach", "warning")),
+        )
+    ).all()
+    breached = frozenset(k for k, p, _ in found if p == "breach")
+    warned = frozenset((k, f) for k, p, f in found if p == "warning" and k not in breached)
+    return breached, warned
 
 
 def met_kinds(session: Session, incident: Incident) -> frozenset[str]:
@@ -102,10 +138,15 @@ def switch_handling(session: Session, incident: Incident, now: datetime) -> None
             Deadline.met_at.is_(None),
         )
         if only_for == incident.handling:
-            session.execute(update(Deadline).where(*pending).values(cancelled_at=None))
+            # Only what the handling rule cancelled: rows a level change replaced stay so.
+            session.execute(
+                update(Deadline)
+                .where(*pending, Deadline.cancel_reason == HANDLING)
+                .values(cancelled_at=None, cancel_reason=None)
+            )
         else:
             session.execute(
                 update(Deadline)
                 .where(*pending, Deadline.cancelled_at.is_(None))
-                .values(cancelled_at=now)
+                .values(cancelled_at=now, cancel_reason=HANDLING)
             )

@@ -186,7 +186,7 @@ def _transition(
     except TransitionRefused as exc:
         raise IllegalTransition(f"incident #{incident.id}: {exc}") from exc
     event = "reopened" if action == "reopen" else str(status)
-    suffix = f":{_count_events(session, incident, event) + 1}" if action == "reopen" else ""
+    suffix = _occurrence(session, incident, event, always=action == "reopen")
     if action == "reopen":
         deadlines.unmeet(session, incident, incident.resolved_at)
         incident.resolved_at, incident.open_key = None, incident.dedup_key
@@ -196,6 +196,9 @@ def _transition(
     if status != IncidentStatus.OPEN:
         escalation.stop(session, incident, now=now)  # somebody has it: stop waking people
     _event(session, incident, now, actor, event, reason)
+    if action == "reopen":
+        # Nobody has it again: wake people from now on, as for a new fault.
+        escalation.restart(session, app, incident, now=now)
     if status in QUIET:
         return incident
     rows = list(deadlines_of(session, incident.id))
@@ -232,6 +235,14 @@ def _meet(session: Session, incident: Incident, status: IncidentStatus, now: dat
     else:
         kinds = core_levels.kinds_met(level, reached(status))
     deadlines.meet(session, incident, kinds, now)
+
+
+def _occurrence(session: Session, incident: Incident, event: str, *, always: bool) -> str:
+    """The dedup-key suffix of this occurrence of ``event`` on the incident: none the first
+    time (``:1`` when ``always``), ``:<n>`` the n-th time, so that a transition repeated
+    after a reopen (the second resolve, the second ack) is notified again."""
+    n = _count_events(session, incident, event) + 1
+    return f":{n}" if always or n > 1 else ""
 
 
 def _count_events(session: Session, incident: Incident, kind: str) -> int:
@@ -294,22 +305,27 @@ def set_level(app: Any, *, incident_id: int, level: int, actor: str, reason: str
             raise IllegalTransition(f"incident #{incident.id} is already level {level}")
         old = incident.level
         chosen = app.levels.levels[level]
-        cancelled = deadlines.cancel_pending(session, incident, now)
+        met = deadlines.met_kinds(session, incident)
+        breached, warned = deadlines.fired(session, incident)
+        cancelled = deadlines.supersede(session, incident, now)
         incident.level, incident.policy = level, core_levels.snapshot(chosen)
         rows = deadlines.plan(
             session,
             incident,
             chosen,
             app.levels.budget,
-            skip_kinds=deadlines.met_kinds(session, incident),
+            skip_kinds=met | breached,
+            skip_warnings=warned,
         )
         data = {
             "from": old,
             "to": level,
             "cancelled": cancelled,
             "deadlines": {r.kind: r.due_at.isoformat() for r in rows if r.purpose == "breach"},
+            "kept": _kept(met, breached, warned),
         }
         _event(session, incident, now, actor, "level", reason, data)
+        escalation.reroute(session, app, incident, now=now)
         _notify(
             session,
             app,
@@ -323,6 +339,15 @@ def set_level(app: Any, *, incident_id: int, level: int, actor: str, reason: str
         )
         _budget_count(session, app, incident, now)
         return incident
+
+
+def _kept(met: frozenset, breached: frozenset, warned: frozenset) -> dict[str, str]:
+    """Why a level change did not plan a timer again: met already, breach already on
+    record (planning it again would breach it twice), warning already sent."""
+    kept = {kind: "met" for kind in met}
+    kept |= {kind: "breached" for kind in breached if kind not in met}
+    kept |= {f"{kind}@{fraction:g}": "warned" for kind, fraction in warned if kind not in met}
+    return dict(sorted(kept.items()))
 
 
 def set_handling(

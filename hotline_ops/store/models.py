@@ -165,6 +165,9 @@ class Deadline(Base):
     fraction: Mapped[float | None] = mapped_column(Float)
     step: Mapped[int | None] = mapped_column(Integer)
     cancelled_at: Mapped[datetime | None]
+    # Why it was cancelled (handling | level | stopped): a handling switch restores only the
+    # rows a handling switch cancelled, never those a level change replaced.
+    cancel_reason: Mapped[str | None] = mapped_column(String(16))
 
 
 class OutboxMessage(Base):
