@@ -5,6 +5,7 @@ store and are claimed by the timer loop, never scheduled as jobs."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -27,14 +28,21 @@ class Daemon:
         self.recorder = probing.Recorder(app)
         self.engine = ProbeEngine(app, self.recorder)
         self.engine_task: asyncio.Task | None = None
+        self.outbox_task: asyncio.Task | None = None
         self.last_tick: dict[str, float] = {}
+        self.started: float | None = None
 
     def start(self) -> None:
         cfg = self.app.settings.daemon
         if self.probes:
             self.engine_task = asyncio.get_running_loop().create_task(self.engine.run())
+        self.started = self.app.clock.monotonic()
         self._add_loop("timers", timers.fire_due, cfg.timer_poll_s)
-        self._add_loop("outbox", outbox.deliver_due, cfg.outbox_poll_s)
+        # Not an APScheduler job: it wakes as soon as a message is queued (outbox_poll_s is
+        # the fallback), so a notification does not wait for the next poll.
+        self.outbox_task = asyncio.get_running_loop().create_task(
+            self._outbox_loop(cfg.outbox_poll_s)
+        )
         self._add_loop("rollups", lambda _app: self.recorder.flush(), 30)
         # v2 API alerts without endsAt resolve when not re-sent within resolve_timeout.
         self._add_loop("alerts", alerts.expire_stale, 5)
@@ -80,6 +88,14 @@ class Daemon:
             log.exception("scheduled line inspection failed")
 
     async def _guarded(self, name: str, func: Any) -> None:
+        """An APScheduler job: one tick; cancelled at shutdown, it ends quietly (APScheduler
+        would log the CancelledError with a traceback, as if the loop had failed)."""
+        try:
+            await self._tick(name, func)
+        except asyncio.CancelledError:
+            log.debug("%s loop cancelled at shutdown", name)
+
+    async def _tick(self, name: str, func: Any) -> None:
         """A loop's failure is logged and retried on the next tick, never fatal."""
         try:
             await asyncio.to_thread(func, self.app)
@@ -87,15 +103,44 @@ class Daemon:
         except Exception:
             log.exception("%s loop failed; retrying next tick", name)
 
+    async def _outbox_loop(self, poll_s: float) -> None:
+        """Deliver, then wait for a wake-up (a commit that queued a message) or the poll."""
+        loop = asyncio.get_running_loop()
+        wake = asyncio.Event()
+
+        def signal() -> None:  # called from whichever thread committed
+            with contextlib.suppress(RuntimeError):  # the loop is already closed
+                loop.call_soon_threadsafe(wake.set)
+
+        unsubscribe = outbox.on_enqueue(signal)
+        try:
+            while True:
+                wake.clear()  # before the pass: a message queued during it wakes the next
+                await self._tick("outbox", outbox.deliver_due)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), poll_s)
+        finally:
+            unsubscribe()
+
     def loop_ages(self) -> dict[str, float | None]:
         now = self.app.clock.monotonic()
         return {
             name: (now - self.last_tick[name]) if name in self.last_tick else None for name in LOOPS
         }
 
+    def loop_ages_for_metrics(self) -> dict[str, float]:
+        """Seconds since each loop last completed a tick; a loop that never did counts from
+        the daemon's start, so a loop stuck from the beginning ages too."""
+        now = self.app.clock.monotonic()
+        since = self.started if self.started is not None else now
+        return {name: now - self.last_tick.get(name, since) for name in LOOPS}
+
     async def shutdown(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        if self.outbox_task is not None:
+            self.outbox_task.cancel()
+            await asyncio.wait({self.outbox_task}, timeout=3)
         if self.engine_task is not None:
             self.engine.stop()
             await asyncio.wait({self.engine_task}, timeout=3)

@@ -25,6 +25,7 @@ def plan(
     *,
     skip_kinds: frozenset[str] = frozenset(),
     skip_warnings: frozenset[tuple[str, float]] = frozenset(),
+    flush: bool = True,
 ) -> list[Deadline]:
     """Insert the level's deadlines counted from the incident's opening, except the timers
     in ``skip_kinds`` and the (kind, fraction) warnings in ``skip_warnings``."""
@@ -44,7 +45,8 @@ def plan(
             row.cancelled_at, row.cancel_reason = incident.opened_at, HANDLING
         rows.append(row)
     session.add_all(rows)
-    session.flush()
+    if flush:
+        session.flush()
     return rows
 
 

@@ -208,7 +208,7 @@ class Alert(Base):
     ends_at: Mapped[datetime | None]
     generator_url: Mapped[str] = mapped_column(Text, default="")
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
-    suppressed_by: Mapped[str | None] = mapped_column(String(100))  # silence:N | inhibited:…
+    suppressed_by: Mapped[str | None] = mapped_column(String(100), index=True)  # silence:N | …
     received_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

@@ -1,5 +1,6 @@
 """Deadlines remember why they were cancelled (handling switch, level change, escalation
-stopped), so a handling switch restores only the rows it cancelled itself.
+stopped), so a handling switch restores only the rows it cancelled itself; alerts get an
+index on ``suppressed_by`` for the ingest's suppression re-check.
 
 Revision ID: 0004
 Revises: 0003
@@ -17,6 +18,9 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("deadlines") as batch:
         batch.add_column(sa.Column("cancel_reason", sa.String(16)))
+    # Every alert ingest re-checks the suppressed firing alerts: an index keeps that a
+    # lookup of the few suppressed rows instead of a scan of every alert.
+    op.create_index("ix_alerts_suppressed_by", "alerts", ["suppressed_by"])
     # Rows cancelled before this revision: a handling timer that does not apply to the
     # incident's current handling was cancelled by the handling rule; escalation rows by a
     # stop; anything else by a level change (the old code could not tell them apart).
@@ -33,5 +37,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_alerts_suppressed_by", "alerts")
     with op.batch_alter_table("deadlines") as batch:
         batch.drop_column("cancel_reason")
