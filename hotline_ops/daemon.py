@@ -29,6 +29,7 @@ class Daemon:
         self.engine = ProbeEngine(app, self.recorder)
         self.engine_task: asyncio.Task | None = None
         self.outbox_task: asyncio.Task | None = None
+        self.timer_task: asyncio.Task | None = None
         self.last_tick: dict[str, float] = {}
         self.started: float | None = None
 
@@ -37,12 +38,13 @@ class Daemon:
         if self.probes:
             self.engine_task = asyncio.get_running_loop().create_task(self.engine.run())
         self.started = self.app.clock.monotonic()
-        self._add_loop("timers", timers.fire_due, cfg.timer_poll_s)
+        loop = asyncio.get_running_loop()
+        # Not an APScheduler job: it sleeps until the next deadline is due (timer_poll_s at
+        # most), so a timer fires at its due time, not up to a poll later.
+        self.timer_task = loop.create_task(self._timer_loop(cfg.timer_poll_s))
         # Not an APScheduler job: it wakes as soon as a message is queued (outbox_poll_s is
         # the fallback), so a notification does not wait for the next poll.
-        self.outbox_task = asyncio.get_running_loop().create_task(
-            self._outbox_loop(cfg.outbox_poll_s)
-        )
+        self.outbox_task = loop.create_task(self._outbox_loop(cfg.outbox_poll_s))
         self._add_loop("rollups", lambda _app: self.recorder.flush(), 30)
         # v2 API alerts without endsAt resolve when not re-sent within resolve_timeout.
         self._add_loop("alerts", alerts.expire_stale, 5)
@@ -95,13 +97,36 @@ class Daemon:
         except asyncio.CancelledError:
             log.debug("%s loop cancelled at shutdown", name)
 
-    async def _tick(self, name: str, func: Any) -> None:
-        """A loop's failure is logged and retried on the next tick, never fatal."""
+    async def _tick(self, name: str, func: Any) -> bool:
+        """A loop's failure is logged and retried on the next tick, never fatal; True when
+        the tick completed."""
         try:
             await asyncio.to_thread(func, self.app)
             self.last_tick[name] = self.app.clock.monotonic()
+            return True
         except Exception:
             log.exception("%s loop failed; retrying next tick", name)
+            return False
+
+    async def _timer_loop(self, poll_s: float) -> None:
+        """Fire what is due, then sleep until the next deadline (at most ``poll_s``: a
+        deadline another process or request inserts is seen within a poll)."""
+        while True:
+            delay = poll_s
+            if await self._tick("timers", timers.fire_due):
+                due = await asyncio.to_thread(self._next_due)
+                if due is not None:
+                    # 10 ms at least: never a busy loop on a row that is due but not fired.
+                    left = (due - self.app.clock.now()).total_seconds()
+                    delay = min(poll_s, max(0.01, left))
+            await asyncio.sleep(delay)
+
+    def _next_due(self) -> datetime | None:
+        try:
+            return timers.next_due(self.app)
+        except Exception:
+            log.exception("timers loop: reading the next due time failed")
+            return None
 
     async def _outbox_loop(self, poll_s: float) -> None:
         """Deliver, then wait for a wake-up (a commit that queued a message) or the poll."""
@@ -138,9 +163,11 @@ class Daemon:
     async def shutdown(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
-        if self.outbox_task is not None:
-            self.outbox_task.cancel()
-            await asyncio.wait({self.outbox_task}, timeout=3)
+        tasks = {t for t in (self.timer_task, self.outbox_task) if t is not None}
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=3)
         if self.engine_task is not None:
             self.engine.stop()
             await asyncio.wait({self.engine_task}, timeout=3)

@@ -19,7 +19,7 @@ from hotline_ops.notify import fake
 from hotline_ops.services import incidents
 from hotline_ops.settings import load_settings
 from tests.conftest import T0
-from tests.support.content import write_content
+from tests.support.content import LEVELS, write_content
 
 SLOW_POLL = {"timer_poll_s": 30, "outbox_poll_s": 30, "backoff_base_s": 1, "backoff_max_s": 4}
 
@@ -31,8 +31,10 @@ def fresh_fake():
     fake.reset()
 
 
-def slow_poll_app(tmp_path, clock=None):
-    root = write_content(tmp_path / "site", targets=[], settings={"daemon": SLOW_POLL})
+def slow_poll_app(tmp_path, clock=None, levels=None):
+    root = write_content(
+        tmp_path / "site", targets=[], settings={"daemon": SLOW_POLL}, levels=levels
+    )
     app = build_app(load_settings(root, env={}), clock=clock or SystemClock())
     app.store.upgrade()
     return app
@@ -99,3 +101,35 @@ def test_it_exports_the_age_of_each_loop(tmp_path):
         'hotline_ops_loop_age_seconds{loop="rollups"} 6.5',
         'hotline_ops_loop_age_seconds{loop="timers"} 1.5',
     ]
+
+
+def test_it_fires_a_timer_at_its_due_time_not_at_the_next_poll(tmp_path):
+    levels = {**LEVELS, "warn_at": [], "levels": {**LEVELS["levels"]}}
+    levels["levels"][2] = {
+        "name": "核心功能故障",
+        "channels": ["ops"],
+        "timers": {"response": {"after": "2s", "clause": "M2.1b"}},
+    }
+    app = slow_poll_app(tmp_path, levels=levels)
+
+    async def main() -> float:
+        daemon = Daemon(app, probes=False)
+        await asyncio.to_thread(incidents.create, app, title="trunk down", actor="t", level=2)
+        started = time.monotonic()
+        daemon.start()
+        try:
+            while "incident:1:breach:response:ops" not in keys() and (
+                time.monotonic() - started < 15
+            ):
+                await asyncio.sleep(0.05)
+            return time.monotonic() - started
+        finally:
+            await daemon.shutdown()
+
+    def keys() -> list[str]:
+        return [m.dedup_key for m in fake.SENT.get("ops", [])]
+
+    took = asyncio.run(main())
+    app.close()
+    assert "incident:1:breach:response:ops" in keys()
+    assert took < 15  # due after 2 s; the next 30 s poll never came
