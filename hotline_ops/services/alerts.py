@@ -312,22 +312,27 @@ def _link_all(run: _Pass, rows: list[Alert]) -> None:
         )
     joined = incidents.open_or_reopen_many(run.session, run.app, now=run.now, specs=specs)
     announced: set[int] = set()
+    events = []
     for row, key in zip(rows, keys, strict=True):
         incident, created = joined[key]
         row.incident_id = incident.id
-        incidents.add_event(
-            run.session,
-            incident,
-            now=run.now,
-            actor=row.source,
-            kind="alert.firing",
-            reason=core.title(row.labels, row.annotations, {}),
-            data={"fingerprint": row.fingerprint, "labels": dict(row.labels)},
+        events.append(
+            {
+                "incident_id": incident.id,
+                "at": run.now,
+                "actor": row.source,
+                "kind": "alert.firing",
+                "reason": core.title(row.labels, row.annotations, {}),
+                "data": {"fingerprint": row.fingerprint, "labels": dict(row.labels)},
+            }
         )
         _note(run.result.incidents, incident.id)
         if created and incident.id not in announced:
             announced.add(incident.id)
             _note(run.result.opened, incident.id)
+    # After what opening or reopening wrote (flushed first), so the timeline keeps its order.
+    run.session.flush()
+    incidents.add_events(run.session, events)
 
 
 def _note(ids: list[int], incident_id: int) -> None:

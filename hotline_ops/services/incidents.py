@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -118,12 +118,54 @@ def _open_new(
         made[key] = (_new_row(key, chosen, now, fields), chosen)
     session.add_all([incident for incident, _ in made.values()])
     session.flush()
-    # New incidents cannot have messages or deadlines yet: no need to flush before the
-    # outbox's dedup-key lookups (each autoflush would cost a round of the unit of work).
+    # Deadlines and "opened" events in one executemany each (no ORM objects), before
+    # anything else of these incidents so the timeline keeps its order.
+    planned = deadlines.plan_many(session, list(made.values()), app.levels.budget)
+    add_events(
+        session,
+        [
+            _event_values(
+                incident,
+                now,
+                specs[key]["actor"],
+                "opened",
+                specs[key]["title"],
+                {
+                    "level": chosen.level,
+                    "labels": specs[key]["labels"],
+                    "source": specs[key]["source"],
+                },
+            )
+            for key, (incident, chosen) in made.items()
+        ],
+    )
+    # New incidents cannot have messages yet: no need to flush before the outbox's
+    # dedup-key lookups (each autoflush would cost a round of the unit of work).
     with session.no_autoflush:
-        for incident, chosen in made.values():
-            _opened(session, app, incident, chosen, now, fields=specs[incident.dedup_key])
+        for incident, _chosen in made.values():
+            escalation.start(session, app, incident, now=now)
+            _notify(session, app, incident, "opened", now, planned[incident.id])
+            _budget_count(session, app, incident, now)
     return {key: incident for key, (incident, _) in made.items()}
+
+
+def _event_values(
+    incident: Incident, now: datetime, actor: str, kind: str, reason: str, data: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "incident_id": incident.id,
+        "at": now,
+        "actor": actor,
+        "kind": kind,
+        "reason": reason,
+        "data": data,
+    }
+
+
+def add_events(session: Session, values: list[dict[str, Any]]) -> None:
+    """Append many timeline events in one executemany INSERT (in list order)."""
+    if values:
+        session.execute(insert(IncidentEvent), values)
 
 
 def _new_row(key: str, chosen: Any, now: datetime, fields: dict[str, Any]) -> Incident:
