@@ -1,6 +1,8 @@
-"""The daemon: the probe engine, plus APScheduler for cadences only (the timer and outbox
-polls, rollup flushes, the 08:00 daily line inspection). Business deadlines live in the
-store and are claimed by the timer loop, never scheduled as jobs."""
+"""The daemon: the probe engine; the timer loop (sleeps until the next stored deadline) and
+the outbox loop (woken when a commit queues a message), each with its poll as a fallback;
+APScheduler for cadences only (alert expiry, rollup flushes, the 08:00 daily line
+inspection). Business deadlines live in the store and are claimed by the timer loop, never
+scheduled as jobs."""
 
 from __future__ import annotations
 
