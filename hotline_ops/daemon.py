@@ -1,10 +1,13 @@
-"""The daemon: the probe engine, plus APScheduler for cadences only (the timer and outbox
-polls, rollup flushes, the 08:00 daily line inspection). Business deadlines live in the
-store and are claimed by the timer loop, never scheduled as jobs."""
+"""The daemon: the probe engine; the timer loop (sleeps until the next stored deadline) and
+the outbox loop (woken when a commit queues a message), each with its poll as a fallback;
+APScheduler for cadences only (alert expiry, rollup flushes, the 08:00 daily line
+inspection). Business deadlines live in the store and are claimed by the timer loop, never
+scheduled as jobs."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -27,14 +30,23 @@ class Daemon:
         self.recorder = probing.Recorder(app)
         self.engine = ProbeEngine(app, self.recorder)
         self.engine_task: asyncio.Task | None = None
+        self.outbox_task: asyncio.Task | None = None
+        self.timer_task: asyncio.Task | None = None
         self.last_tick: dict[str, float] = {}
+        self.started: float | None = None
 
     def start(self) -> None:
         cfg = self.app.settings.daemon
         if self.probes:
             self.engine_task = asyncio.get_running_loop().create_task(self.engine.run())
-        self._add_loop("timers", timers.fire_due, cfg.timer_poll_s)
-        self._add_loop("outbox", outbox.deliver_due, cfg.outbox_poll_s)
+        self.started = self.app.clock.monotonic()
+        loop = asyncio.get_running_loop()
+        # Not an APScheduler job: it sleeps until the next deadline is due (timer_poll_s at
+        # most), so a timer fires at its due time, not up to a poll later.
+        self.timer_task = loop.create_task(self._timer_loop(cfg.timer_poll_s))
+        # Not an APScheduler job: it wakes as soon as a message is queued (outbox_poll_s is
+        # the fallback), so a notification does not wait for the next poll.
+        self.outbox_task = loop.create_task(self._outbox_loop(cfg.outbox_poll_s))
         self._add_loop("rollups", lambda _app: self.recorder.flush(), 30)
         # v2 API alerts without endsAt resolve when not re-sent within resolve_timeout.
         self._add_loop("alerts", alerts.expire_stale, 5)
@@ -80,12 +92,62 @@ class Daemon:
             log.exception("scheduled line inspection failed")
 
     async def _guarded(self, name: str, func: Any) -> None:
-        """A loop's failure is logged and retried on the next tick, never fatal."""
+        """An APScheduler job: one tick; cancelled at shutdown, it ends quietly (APScheduler
+        would log the CancelledError with a traceback, as if the loop had failed)."""
+        try:
+            await self._tick(name, func)
+        except asyncio.CancelledError:
+            log.debug("%s loop cancelled at shutdown", name)
+
+    async def _tick(self, name: str, func: Any) -> bool:
+        """A loop's failure is logged and retried on the next tick, never fatal; True when
+        the tick completed."""
         try:
             await asyncio.to_thread(func, self.app)
             self.last_tick[name] = self.app.clock.monotonic()
+            return True
         except Exception:
             log.exception("%s loop failed; retrying next tick", name)
+            return False
+
+    async def _timer_loop(self, poll_s: float) -> None:
+        """Fire what is due, then sleep until the next deadline (at most ``poll_s``: a
+        deadline another process or request inserts is seen within a poll)."""
+        while True:
+            delay = poll_s
+            if await self._tick("timers", timers.fire_due):
+                due = await asyncio.to_thread(self._next_due)
+                if due is not None:
+                    # 10 ms at least: never a busy loop on a row that is due but not fired.
+                    left = (due - self.app.clock.now()).total_seconds()
+                    delay = min(poll_s, max(0.01, left))
+            await asyncio.sleep(delay)
+
+    def _next_due(self) -> datetime | None:
+        try:
+            return timers.next_due(self.app)
+        except Exception:
+            log.exception("timers loop: reading the next due time failed")
+            return None
+
+    async def _outbox_loop(self, poll_s: float) -> None:
+        """Deliver, then wait for a wake-up (a commit that queued a message) or the poll."""
+        loop = asyncio.get_running_loop()
+        wake = asyncio.Event()
+
+        def signal() -> None:  # called from whichever thread committed
+            with contextlib.suppress(RuntimeError):  # the loop is already closed
+                loop.call_soon_threadsafe(wake.set)
+
+        unsubscribe = outbox.on_enqueue(signal)
+        try:
+            while True:
+                wake.clear()  # before the pass: a message queued during it wakes the next
+                await self._tick("outbox", outbox.deliver_due)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), poll_s)
+        finally:
+            unsubscribe()
 
     def loop_ages(self) -> dict[str, float | None]:
         now = self.app.clock.monotonic()
@@ -93,9 +155,21 @@ class Daemon:
             name: (now - self.last_tick[name]) if name in self.last_tick else None for name in LOOPS
         }
 
+    def loop_ages_for_metrics(self) -> dict[str, float]:
+        """Seconds since each loop last completed a tick; a loop that never did counts from
+        the daemon's start, so a loop stuck from the beginning ages too."""
+        now = self.app.clock.monotonic()
+        since = self.started if self.started is not None else now
+        return {name: now - self.last_tick.get(name, since) for name in LOOPS}
+
     async def shutdown(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        tasks = {t for t in (self.timer_task, self.outbox_task) if t is not None}
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=3)
         if self.engine_task is not None:
             self.engine.stop()
             await asyncio.wait({self.engine_task}, timeout=3)

@@ -176,9 +176,27 @@ def _gauge(name: str, doc: str, label: str, values: dict[str, float]) -> GaugeMe
     return family
 
 
-def build_registry(app: Any) -> CollectorRegistry:
+class LoopCollector:
+    """Age of each daemon loop's last completed tick, so Prometheus can alert on a loop that
+    stalled (a hung timer loop would let contract deadlines pass unannounced)."""
+
+    def __init__(self, daemon: Any) -> None:
+        self.daemon = daemon
+
+    def collect(self):
+        yield _gauge(
+            "hotline_ops_loop_age_seconds",
+            "Seconds since the daemon loop last completed a tick (since start if never).",
+            "loop",
+            self.daemon.loop_ages_for_metrics(),
+        )
+
+
+def build_registry(app: Any, daemon: Any = None) -> CollectorRegistry:
     registry = CollectorRegistry()
     registry.register(StoreCollector(app))
+    if daemon is not None:
+        registry.register(LoopCollector(daemon))
     registry.register(PROBE_DURATION)
     registry.register(SCHEDULE_LAG)
     registry.register(PROBE_CHECKS)

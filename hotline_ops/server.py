@@ -33,7 +33,7 @@ def create_app(app: Any, *, daemon: Daemon | None = None) -> FastAPI:
             log.info("server stopped")
 
     api = FastAPI(title="hotline-ops", version=__version__, lifespan=lifespan)
-    registry = build_registry(app)
+    registry = build_registry(app, daemon)
     guard = mount(api, app)  # /api/alertmanager, /api/v2/*, bearer-token roles
 
     @api.get("/healthz")

@@ -73,13 +73,19 @@ class LevelPolicy:
     budget: FaultBudget = field(default_factory=FaultBudget)
 
     def classify(self, labels: dict[str, str]) -> Level:
-        """First matching rule wins; an explicit ``level`` label wins over rules."""
-        explicit = labels.get("level")
-        if explicit is not None and explicit.isdecimal() and int(explicit) in self.levels:
-            return self.levels[int(explicit)]
+        """The first matching rule of levels.yaml wins; a ``level`` label (naming a defined
+        level) only stands in for ``default_level`` when no rule matches.
+
+        The rules are the site's grading of the contract (M2.3): an alert's label must not
+        overrule them, because a ``level`` label also arrives by accident (a metric's own
+        label carried into an alert) and could grade a system-down fault as level 3, with
+        the slower timers. See docs/alerts.md."""
         for rule in self.rules:
             if rule.matches(labels):
                 return self.levels[rule.level]
+        explicit = labels.get("level")
+        if explicit is not None and explicit.isdecimal() and int(explicit) in self.levels:
+            return self.levels[int(explicit)]
         return self.levels[self.default_level]
 
 

@@ -19,6 +19,7 @@ a re-send and lets alerts whose silence or inhibiting alert has ended open their
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -30,9 +31,11 @@ from sqlalchemy.orm import Session
 from hotline_ops.core import alerts as core
 from hotline_ops.core.alerts import FIRING, RESOLVED, AlertIn, Firing
 from hotline_ops.core.matchers import Matcher, matches_all
-from hotline_ops.errors import BadRequest, IllegalTransition
+from hotline_ops.errors import BadRequest
 from hotline_ops.services import incidents, silences
 from hotline_ops.store.models import Alert, Incident
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -87,21 +90,33 @@ def ingest(app: Any, alerts: list[AlertIn], *, source: str) -> IngestResult:
     if source not in core.SOURCES:
         raise BadRequest(f"source: '{source}' is not one of {', '.join(core.SOURCES)}")
     _check(alerts)  # the whole request is valid before anything is written
+    for attempt in range(1, RETRIES + 1):
+        try:
+            return _ingest_once(app, alerts, source)
+        except IntegrityError:
+            # A concurrent request stored the same firing alert or opened the same incident
+            # first (unique firing_key / open_key): nothing of ours was kept; again, it now
+            # finds theirs. No savepoint per alert: one transaction, retried whole.
+            if attempt == RETRIES:
+                raise
+            log.info("alert ingest collided with a concurrent request; retrying")
+    raise AssertionError("unreachable")
+
+
+RETRIES = 3
+
+
+def _ingest_once(app: Any, alerts: list[AlertIn], source: str) -> IngestResult:
     now = app.clock.now()
     policy = app.content.alerting.source(source)
     result = IngestResult(received=len(alerts))
     with app.store.session() as session:
         run = _Pass(session, app, now, result)
-        firing: dict[int, Alert] = {}
-        ended: dict[int, Alert] = {}
-        for alert in alerts:
-            row, resolved = _receive(session, alert, source, policy, now, result)
-            if row is not None:
-                (ended if resolved else firing)[row.id] = row
-        for row in firing.values():
-            if row.status == FIRING and _settle(run, row):
-                result.suppressed += 1
-        _finish(run, list(ended.values()))
+        firing, ended = _receive_all(run, alerts, source, policy)
+        settled = [row for row in firing if row.status == FIRING]
+        result.suppressed += sum(_suppress(run, row) for row in settled)
+        _link_all(run, [row for row in settled if row.suppressed_by is None])
+        _finish(run, ended)  # suppressed rows are few and indexed: cheap when there are none
     return result
 
 
@@ -121,45 +136,72 @@ def _check(alerts: list[AlertIn]) -> None:
             raise BadRequest(f"alerts.{i}.endsAt: before startsAt")
 
 
-def _receive(
+def _receive_all(
+    run: _Pass, alerts: list[AlertIn], source: str, policy: core.SourcePolicy
+) -> tuple[list[Alert], list[Alert]]:
+    """Store every alert (their firing rows fetched in one query, the new rows inserted in
+    one flush); return (rows that fire, rows this request resolved), each once, in order."""
+    session, now, result = run.session, run.now, run.result
+    fps = [alert.fingerprint or core.fingerprint(alert.labels) for alert in alerts]
+    rows = _firing_rows(session, set(fps))
+    firing: dict[int, Alert] = {}  # by id(row): new rows have no id before the flush
+    ended: dict[int, Alert] = {}
+    for alert, fp in zip(alerts, fps, strict=True):
+        row = rows.get(fp)
+        if core.is_resolved(alert, now):
+            if row is not None and row.id is None:
+                session.flush()  # fired and resolved in the same request
+            if _receive_resolved(session, alert, fp, source, row, now):
+                result.resolved += 1
+                ended[id(row)] = rows.pop(fp)
+                firing.pop(id(row), None)
+            continue
+        until = core.firing_until(alert, now, policy)
+        if row is None:
+            rows[fp] = row = _new_firing(alert, fp, source, until, now)
+            session.add(row)
+            result.new += 1
+        else:
+            _refresh(row, alert, until, now)
+            result.updated += 1
+        firing[id(row)] = row
+    session.flush()
+    return list(firing.values()), list(ended.values())
+
+
+def _firing_rows(session: Session, fps: set[str]) -> dict[str, Alert]:
+    """The firing row of each fingerprint that has one, in one query per 500."""
+    keys = sorted(fps)
+    found: dict[str, Alert] = {}
+    for i in range(0, len(keys), 500):
+        chunk = keys[i : i + 500]
+        for row in session.scalars(select(Alert).where(Alert.firing_key.in_(chunk))):
+            found[row.firing_key] = row
+    return found
+
+
+def _receive_resolved(
     session: Session,
     alert: AlertIn,
+    fp: str,
     source: str,
-    policy: core.SourcePolicy,
+    row: Alert | None,
     now: datetime,
-    result: IngestResult,
-) -> tuple[Alert | None, bool]:
-    """Store one alert; return its row (None when nothing changed state) and whether it
-    was resolved by this call."""
-    fp = alert.fingerprint or core.fingerprint(alert.labels)
-    row = session.scalar(select(Alert).where(Alert.firing_key == fp))
-    if core.is_resolved(alert, now):
-        ends = min(alert.ends_at or now, now)
-        if row is None:
-            _record_resolved(session, alert, fp, source, ends, now)
-            return None, False
-        if not _claim_resolved(session, row, ends, now):
-            return None, False  # a concurrent request resolved it first
-        result.resolved += 1
-        return row, True
-    until = core.firing_until(alert, now, policy)
+) -> bool:
+    """A resolved alert (status resolved, or endsAt past): True when it resolved ``row``."""
+    ends = min(alert.ends_at or now, now)
     if row is None:
-        row = _insert_firing(session, alert, fp, source, until, now)
-        if row is not None:
-            result.new += 1
-            return row, False
-        # Another request stored the same firing alert between our lookup and insert.
-        row = session.scalar(select(Alert).where(Alert.firing_key == fp))
-    _refresh(row, alert, until, now)
-    result.updated += 1
-    return row, False
+        _record_resolved(session, alert, fp, source, ends, now)
+        return False
+    return _claim_resolved(session, row, ends, now)  # False: a concurrent request did
 
 
-def _insert_firing(
-    session: Session, alert: AlertIn, fp: str, source: str, until: datetime | None, now: datetime
-) -> Alert | None:
-    """The new firing row, or None when the unique firing_key says it already exists."""
-    row = Alert(
+def _new_firing(
+    alert: AlertIn, fp: str, source: str, until: datetime | None, now: datetime
+) -> Alert:
+    """The new firing row (``firing_key`` is unique: a concurrent insert of the same alert
+    fails this transaction, which ``ingest`` retries)."""
+    return Alert(
         fingerprint=fp,
         firing_key=fp,
         source=source,
@@ -172,12 +214,6 @@ def _insert_firing(
         received_at=now,
         updated_at=now,
     )
-    try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError:
-        return None
-    return row
 
 
 def _refresh(row: Alert, alert: AlertIn, until: datetime | None, now: datetime) -> None:
@@ -230,13 +266,17 @@ def _record_resolved(
 
 def _settle(run: _Pass, row: Alert) -> bool:
     """Suppress the firing alert or let it join its incident; True when suppressed."""
-    reason = _suppression(run, row)
-    row.suppressed_by = reason
-    if reason is not None:
+    if _suppress(run, row):
         return True
     if row.incident_id is None:
-        _link(run, row)
+        _link_all(run, [row])
     return False
+
+
+def _suppress(run: _Pass, row: Alert) -> bool:
+    """Record whether a silence or an inhibiting alert mutes the row; True when muted."""
+    row.suppressed_by = _suppression(run, row)
+    return row.suppressed_by is not None
 
 
 def _suppression(run: _Pass, row: Alert) -> str | None:
@@ -249,34 +289,50 @@ def _suppression(run: _Pass, row: Alert) -> str | None:
     return f"inhibited:{by}" if by is not None else None
 
 
-def _link(run: _Pass, row: Alert) -> None:
-    group, keyed = core.group_of(run.policy, row.labels, row.fingerprint)
-    fields = {
-        "dedup_key": core.dedup_key(group),
-        "source": row.source,
-        "actor": row.source,
-        "title": core.title(row.labels, row.annotations, keyed),
-        "labels": dict(row.labels),
-    }
-    try:
-        incident, created = incidents.open_or_reopen(run.session, run.app, now=run.now, **fields)
-    except IllegalTransition:
-        # The group's last incident was closed inside the reopen window: a closed incident
-        # cannot reopen, so the fault back is a new incident.
-        incident, created = incidents.open_incident(run.session, run.app, now=run.now, **fields)
-    row.incident_id = incident.id
-    incidents.add_event(
-        run.session,
-        incident,
-        now=run.now,
-        actor=row.source,
-        kind="alert.firing",
-        reason=core.title(row.labels, row.annotations, {}),
-        data={"fingerprint": row.fingerprint, "labels": dict(row.labels)},
-    )
-    _note(run.result.incidents, incident.id)
-    if created:
-        _note(run.result.opened, incident.id)
+def _link_all(run: _Pass, rows: list[Alert]) -> None:
+    """Join each unlinked firing row to its group's incident: the incidents are looked up,
+    reopened or opened for all groups at once (services.incidents.open_or_reopen_many)."""
+    rows = [row for row in rows if row.incident_id is None]
+    if not rows:
+        return
+    specs: dict[str, dict[str, Any]] = {}
+    keys = []
+    for row in rows:
+        group, keyed = core.group_of(run.policy, row.labels, row.fingerprint)
+        key = core.dedup_key(group)
+        keys.append(key)
+        specs.setdefault(
+            key,
+            {
+                "source": row.source,
+                "actor": row.source,
+                "title": core.title(row.labels, row.annotations, keyed),
+                "labels": dict(row.labels),
+            },
+        )
+    joined = incidents.open_or_reopen_many(run.session, run.app, now=run.now, specs=specs)
+    announced: set[int] = set()
+    events = []
+    for row, key in zip(rows, keys, strict=True):
+        incident, created = joined[key]
+        row.incident_id = incident.id
+        events.append(
+            {
+                "incident_id": incident.id,
+                "at": run.now,
+                "actor": row.source,
+                "kind": "alert.firing",
+                "reason": core.title(row.labels, row.annotations, {}),
+                "data": {"fingerprint": row.fingerprint, "labels": dict(row.labels)},
+            }
+        )
+        _note(run.result.incidents, incident.id)
+        if created and incident.id not in announced:
+            announced.add(incident.id)
+            _note(run.result.opened, incident.id)
+    # After what opening or reopening wrote (flushed first), so the timeline keeps its order.
+    run.session.flush()
+    incidents.add_events(run.session, events)
 
 
 def _note(ids: list[int], incident_id: int) -> None:

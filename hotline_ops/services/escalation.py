@@ -56,18 +56,85 @@ def start(
     if policy is None or incident.escalation is not None:
         return None
     chain = policy.select(incident.level, incident.labels or {})
-    incident.escalation = core.snapshot(chain)
-    first = core.first_step(chain, incident.opened_at)
+    return _begin(session, incident, chain, since=incident.opened_at, run=1, now=now)
+
+
+def _begin(
+    session: Session,
+    incident: Incident,
+    chain: core.Chain,
+    *,
+    since: datetime,
+    run: int,
+    now: datetime,
+    kind: str = "escalation.started",
+    data: dict[str, Any] | None = None,
+) -> Deadline:
+    """Snapshot ``chain`` with the time its steps count from (``since``) and which run of a
+    chain on this incident it is (its notifications' dedup keys carry it), and store its
+    first step."""
+    incident.escalation = {**core.snapshot(chain), "since": since.isoformat(), "run": run}
+    first = core.first_step(chain, since)
     row = _schedule(session, incident, first)
     _event(
         session,
         incident,
         now,
-        "escalation.started",
+        kind,
         f"升级链 {chain.name}，共 {len(chain.steps)} 级",
-        {"chain": chain.name, "first_due": first.due_at.isoformat()},
+        {**(data or {}), "chain": chain.name, "first_due": first.due_at.isoformat()},
     )
     return row
+
+
+def restart(session: Session, app: Any, incident: Incident, *, now: datetime) -> Deadline | None:
+    """A reopened incident is unanswered again: a fresh snapshot of the chain its level and
+    labels route to, steps counted from the reopening (not the first opening, which would
+    fire every step at once)."""
+    policy = policy_of(app)
+    if policy is None:
+        return None
+    deadlines.cancel_pending(session, incident, now, purposes=(PURPOSE,), reason=deadlines.STOPPED)
+    chain = policy.select(incident.level, incident.labels or {})
+    run = _run_number(incident) + 1
+    return _begin(
+        session, incident, chain, since=now, run=run, now=now, kind="escalation.restarted"
+    )
+
+
+def reroute(session: Session, app: Any, incident: Incident, *, now: datetime) -> Deadline | None:
+    """After a level change, an unanswered incident follows the chain of its new level
+    (snapshotted, steps from now, logged); the same chain keeps its schedule. An answered
+    incident has no escalation running: its reopen will pick the new level's chain."""
+    policy = policy_of(app)
+    if policy is None or incident.status != IncidentStatus.OPEN:
+        return None
+    chain = policy.select(incident.level, incident.labels or {})
+    old = (incident.escalation or {}).get("name")
+    if old == chain.name:
+        return None
+    deadlines.cancel_pending(session, incident, now, purposes=(PURPOSE,), reason=deadlines.LEVEL)
+    run = _run_number(incident) + 1
+    return _begin(
+        session,
+        incident,
+        chain,
+        since=now,
+        run=run,
+        now=now,
+        kind="escalation.rerouted",
+        data={"from": old, "level": incident.level},
+    )
+
+
+def _run_number(incident: Incident) -> int:
+    return int((incident.escalation or {}).get("run", 1 if incident.escalation else 0))
+
+
+def _since(incident: Incident) -> datetime:
+    """What the running chain's steps count from: the opening, or a reopen / re-route."""
+    since = (incident.escalation or {}).get("since")
+    return datetime.fromisoformat(since) if since else incident.opened_at
 
 
 def run_step(
@@ -90,9 +157,10 @@ def run_step(
         return None
     chain = core.from_snapshot(incident.escalation)
     step = deadline.step or 0
-    repeat = core.repeat_of(chain, step, deadline.due_at, incident.opened_at)
+    since = _since(incident)
+    repeat = core.repeat_of(chain, step, deadline.due_at, since)
     channels = _notify(session, app, incident, chain, step, repeat, now)
-    following = core.next_step(chain, step, repeat, incident.opened_at, now)
+    following = core.next_step(chain, step, repeat, since, now)
     if following is not None:
         _schedule(session, incident, following)
     data = {
@@ -108,7 +176,9 @@ def run_step(
 
 def stop(session: Session, incident: Incident, *, now: datetime) -> int:
     """Cancel the pending escalation run (the timer loop skips cancelled rows); how many."""
-    cancelled = deadlines.cancel_pending(session, incident, now, purposes=(PURPOSE,))
+    cancelled = deadlines.cancel_pending(
+        session, incident, now, purposes=(PURPOSE,), reason=deadlines.STOPPED
+    )
     if cancelled:
         reason = STOP_REASONS.get(incident.status, "停止升级")
         data = {"cancelled": cancelled, "status": str(incident.status)}
@@ -159,12 +229,19 @@ def _notify(
             now=now,
             channel=channel,
             incident_id=incident.id,
-            dedup_key=f"incident:{incident.id}:escalation:{step}:{repeat}:{channel}",
+            dedup_key=f"incident:{incident.id}:escalation{_run_key(incident)}"
+            f":{step}:{repeat}:{channel}",
             subject=subject,
             text=text,
             data=data,
         )
     return channels
+
+
+def _run_key(incident: Incident) -> str:
+    """The chain's first run keeps the plain key; a restart or re-route gets ``#<run>``."""
+    run = _run_number(incident)
+    return f"#{run}" if run > 1 else ""
 
 
 def _run_label(chain: core.Chain, step: int, repeat: int) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -45,37 +45,15 @@ def open_incident(
     if existing is not None:
         return existing, False
     chosen = app.levels.levels[level] if level else app.levels.classify(labels)
-    incident = Incident(
-        dedup_key=dedup_key,
-        open_key=dedup_key,
-        title=title,
-        source=source,
-        target=target,
-        level=chosen.level,
-        status=IncidentStatus.OPEN,
-        labels=labels,
-        policy=core_levels.snapshot(chosen),
-        opened_at=now,
-    )
+    fields = {"title": title, "source": source, "actor": actor, "labels": labels, "target": target}
+    incident = _new_row(dedup_key, chosen, now, fields)
     try:
         with session.begin_nested():
             session.add(incident)
     except IntegrityError:
         # Another process opened it between our check and insert: theirs wins.
         return _open_by_key(session, dedup_key), False
-    rows = deadlines.plan(session, incident, chosen, app.levels.budget)
-    _event(
-        session,
-        incident,
-        now,
-        actor,
-        "opened",
-        title,
-        {"level": chosen.level, "labels": labels, "source": source},
-    )
-    escalation.start(session, app, incident, now=now)
-    _notify(session, app, incident, "opened", now, rows)
-    _budget_count(session, app, incident, now)
+    _opened(session, app, incident, chosen, now, fields=fields)
     return incident, True
 
 
@@ -98,6 +76,162 @@ def open_or_reopen(
                 reason=reason,
             ), False
     return open_incident(session, app, now=now, dedup_key=dedup_key, **fields)
+
+
+def open_or_reopen_many(
+    session: Session, app: Any, *, now: datetime, specs: dict[str, dict[str, Any]]
+) -> dict[str, tuple[Incident, bool]]:
+    """``open_or_reopen`` for many dedup keys at once (alert ingest): the open incidents and
+    the recently resolved ones are fetched in one query each, the new incidents inserted in
+    one flush, and no savepoint is taken. A concurrent request opening the same key makes
+    the caller's transaction fail on the unique ``open_key``; the caller retries it whole.
+    ``specs`` maps each key to open_incident's fields (title, source, actor, labels)."""
+    found = {i.open_key: i for i in _by_column(session, Incident.open_key, list(specs))}
+    out: dict[str, tuple[Incident, bool]] = {k: (i, False) for k, i in found.items()}
+    missing = [key for key in specs if key not in found]
+    window = app.levels.reopen_window_s
+    fresh = []
+    for key, latest in _latest_by_key(session, missing).items():
+        if latest is None or not _within(latest, now, window):
+            fresh.append(key)
+            continue
+        fields = specs[key]
+        reason = f"reopened: {fields.get('title', '')}"
+        actor = fields.get("actor", "system")
+        out[key] = (
+            _transition(session, app, latest, "reopen", now=now, actor=actor, reason=reason),
+            False,
+        )
+    for key, incident in _open_new(session, app, now, {k: specs[k] for k in fresh}).items():
+        out[key] = (incident, True)
+    return out
+
+
+def _open_new(
+    session: Session, app: Any, now: datetime, specs: dict[str, dict[str, Any]]
+) -> dict[str, Incident]:
+    """Insert one incident per key in one flush, then their deadlines, events and messages
+    (flushed with the caller's commit)."""
+    made = {}
+    for key, fields in specs.items():
+        chosen = app.levels.classify(fields["labels"])
+        made[key] = (_new_row(key, chosen, now, fields), chosen)
+    session.add_all([incident for incident, _ in made.values()])
+    session.flush()
+    # Deadlines and "opened" events in one executemany each (no ORM objects), before
+    # anything else of these incidents so the timeline keeps its order.
+    planned = deadlines.plan_many(session, list(made.values()), app.levels.budget)
+    add_events(
+        session,
+        [
+            _event_values(
+                incident,
+                now,
+                specs[key]["actor"],
+                "opened",
+                specs[key]["title"],
+                {
+                    "level": chosen.level,
+                    "labels": specs[key]["labels"],
+                    "source": specs[key]["source"],
+                },
+            )
+            for key, (incident, chosen) in made.items()
+        ],
+    )
+    # New incidents cannot have messages yet: no need to flush before the outbox's
+    # dedup-key lookups (each autoflush would cost a round of the unit of work).
+    with session.no_autoflush:
+        for incident, _chosen in made.values():
+            escalation.start(session, app, incident, now=now)
+            _notify(session, app, incident, "opened", now, planned[incident.id])
+            _budget_count(session, app, incident, now)
+    return {key: incident for key, (incident, _) in made.items()}
+
+
+def _event_values(
+    incident: Incident, now: datetime, actor: str, kind: str, reason: str, data: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "incident_id": incident.id,
+        "at": now,
+        "actor": actor,
+        "kind": kind,
+        "reason": reason,
+        "data": data,
+    }
+
+
+def add_events(session: Session, values: list[dict[str, Any]]) -> None:
+    """Append many timeline events in one executemany INSERT (in list order)."""
+    if values:
+        session.execute(insert(IncidentEvent), values)
+
+
+def _new_row(key: str, chosen: Any, now: datetime, fields: dict[str, Any]) -> Incident:
+    return Incident(
+        dedup_key=key,
+        open_key=key,
+        title=fields["title"],
+        source=fields["source"],
+        target=fields.get("target"),
+        level=chosen.level,
+        status=IncidentStatus.OPEN,
+        labels=fields["labels"],
+        policy=core_levels.snapshot(chosen),
+        opened_at=now,
+    )
+
+
+def _opened(
+    session: Session, app: Any, incident: Incident, chosen: Any, now: datetime, *, fields: dict
+) -> None:
+    """What opening an incident writes besides its row: deadlines, the timeline event, the
+    escalation chain, the notification, the P9.4 count."""
+    rows = deadlines.plan(session, incident, chosen, app.levels.budget, flush=False)
+    data = {"level": chosen.level, "labels": fields["labels"], "source": fields["source"]}
+    _event(session, incident, now, fields["actor"], "opened", fields["title"], data)
+    escalation.start(session, app, incident, now=now)
+    _notify(session, app, incident, "opened", now, rows)
+    _budget_count(session, app, incident, now)
+
+
+CHUNK = 500  # keys per IN (...) query, well under every database's parameter limit
+
+
+def _by_column(session: Session, column: Any, keys: list[str]) -> list[Incident]:
+    found: list[Incident] = []
+    for i in range(0, len(keys), CHUNK):
+        found.extend(session.scalars(select(Incident).where(column.in_(keys[i : i + CHUNK]))))
+    return found
+
+
+def _latest_by_key(session: Session, keys: list[str]) -> dict[str, Incident | None]:
+    """The latest incident of each dedup key (None when there is none), in two queries."""
+    ids: list[int] = []
+    for i in range(0, len(keys), CHUNK):
+        ids.extend(
+            session.scalars(
+                select(func.max(Incident.id))
+                .where(Incident.dedup_key.in_(keys[i : i + CHUNK]))
+                .group_by(Incident.dedup_key)
+            )
+        )
+    latest: dict[str, Incident | None] = dict.fromkeys(keys)
+    for i in range(0, len(ids), CHUNK):
+        for incident in session.scalars(
+            select(Incident).where(Incident.id.in_(ids[i : i + CHUNK]))
+        ):
+            latest[incident.dedup_key] = incident
+    return latest
+
+
+def _within(latest: Incident, now: datetime, window_s: int) -> bool:
+    """A resolved incident inside the reopen window continues; a closed one has had its
+    postmortem, so the fault returning is a new incident."""
+    if latest.status != IncidentStatus.RESOLVED:
+        return False
+    return (now - latest.resolved_at).total_seconds() <= window_s
 
 
 def _recently_resolved(
@@ -186,7 +320,7 @@ def _transition(
     except TransitionRefused as exc:
         raise IllegalTransition(f"incident #{incident.id}: {exc}") from exc
     event = "reopened" if action == "reopen" else str(status)
-    suffix = f":{_count_events(session, incident, event) + 1}" if action == "reopen" else ""
+    suffix = _occurrence(session, incident, event, always=action == "reopen")
     if action == "reopen":
         deadlines.unmeet(session, incident, incident.resolved_at)
         incident.resolved_at, incident.open_key = None, incident.dedup_key
@@ -196,6 +330,9 @@ def _transition(
     if status != IncidentStatus.OPEN:
         escalation.stop(session, incident, now=now)  # somebody has it: stop waking people
     _event(session, incident, now, actor, event, reason)
+    if action == "reopen":
+        # Nobody has it again: wake people from now on, as for a new fault.
+        escalation.restart(session, app, incident, now=now)
     if status in QUIET:
         return incident
     rows = list(deadlines_of(session, incident.id))
@@ -232,6 +369,14 @@ def _meet(session: Session, incident: Incident, status: IncidentStatus, now: dat
     else:
         kinds = core_levels.kinds_met(level, reached(status))
     deadlines.meet(session, incident, kinds, now)
+
+
+def _occurrence(session: Session, incident: Incident, event: str, *, always: bool) -> str:
+    """The dedup-key suffix of this occurrence of ``event`` on the incident: none the first
+    time (``:1`` when ``always``), ``:<n>`` the n-th time, so that a transition repeated
+    after a reopen (the second resolve, the second ack) is notified again."""
+    n = _count_events(session, incident, event) + 1
+    return f":{n}" if always or n > 1 else ""
 
 
 def _count_events(session: Session, incident: Incident, kind: str) -> int:
@@ -294,22 +439,27 @@ def set_level(app: Any, *, incident_id: int, level: int, actor: str, reason: str
             raise IllegalTransition(f"incident #{incident.id} is already level {level}")
         old = incident.level
         chosen = app.levels.levels[level]
-        cancelled = deadlines.cancel_pending(session, incident, now)
+        met = deadlines.met_kinds(session, incident)
+        breached, warned = deadlines.fired(session, incident)
+        cancelled = deadlines.supersede(session, incident, now)
         incident.level, incident.policy = level, core_levels.snapshot(chosen)
         rows = deadlines.plan(
             session,
             incident,
             chosen,
             app.levels.budget,
-            skip_kinds=deadlines.met_kinds(session, incident),
+            skip_kinds=met | breached,
+            skip_warnings=warned,
         )
         data = {
             "from": old,
             "to": level,
             "cancelled": cancelled,
             "deadlines": {r.kind: r.due_at.isoformat() for r in rows if r.purpose == "breach"},
+            "kept": _kept(met, breached, warned),
         }
         _event(session, incident, now, actor, "level", reason, data)
+        escalation.reroute(session, app, incident, now=now)
         _notify(
             session,
             app,
@@ -323,6 +473,15 @@ def set_level(app: Any, *, incident_id: int, level: int, actor: str, reason: str
         )
         _budget_count(session, app, incident, now)
         return incident
+
+
+def _kept(met: frozenset, breached: frozenset, warned: frozenset) -> dict[str, str]:
+    """Why a level change did not plan a timer again: met already, breach already on
+    record (planning it again would breach it twice), warning already sent."""
+    kept = {kind: "met" for kind in met}
+    kept |= {kind: "breached" for kind in breached if kind not in met}
+    kept |= {f"{kind}@{fraction:g}": "warned" for kind, fraction in warned if kind not in met}
+    return dict(sorted(kept.items()))
 
 
 def set_handling(

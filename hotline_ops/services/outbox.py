@@ -9,11 +9,12 @@ later ones of the same channel.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import event, or_, select, update
 from sqlalchemy.orm import Session
 
 from hotline_ops.errors import ChannelError
@@ -53,7 +54,31 @@ def enqueue(
             last_error="",
         )
     )
+    session.info[WAKE] = True  # wake the delivery loop once this transaction commits
     return True
+
+
+# Wake-up on enqueue: the daemon's delivery loop waits on an event instead of sleeping a
+# whole poll, so a message leaves as soon as the transaction that queued it commits (the
+# poll stays as the fallback, e.g. for messages queued by another process).
+WAKE = "outbox.wake"
+_wakers: list[Callable[[], None]] = []
+
+
+def on_enqueue(callback: Callable[[], None]) -> Callable[[], None]:
+    """Call ``callback`` (from the committing thread) after every commit that queued a
+    message; returns the function that unsubscribes it."""
+    _wakers.append(callback)
+    return lambda: _wakers.remove(callback) if callback in _wakers else None
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    # A rolled-back session is thrown away with its flag (store.session() makes one per
+    # transaction), so only a commit that really queued something wakes the loop.
+    if session.info.pop(WAKE, False):
+        for callback in list(_wakers):
+            callback()
 
 
 @dataclass

@@ -27,7 +27,9 @@ def snapshot(app: Any) -> dict[str, Any]:
             "breaches_by_kind": dict(
                 session.execute(
                     select(Deadline.kind, func.count())
-                    .where(Deadline.fired_at.is_not(None))
+                    # Warnings, escalation steps and budget warnings fire too; only
+                    # a breach row firing is a contract timer passing unmet.
+                    .where(Deadline.fired_at.is_not(None), Deadline.purpose == "breach")
                     .group_by(Deadline.kind)
                 ).all()
             ),

@@ -7,8 +7,9 @@ speaks SQLAlchemy and never branches on the backend.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,11 @@ class Store:
         self.url = url
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer: threads of this process (API requests, the outbox, the timer
+        # loop, the recorder) take turns on a lock, which hands over at once, instead of
+        # meeting on SQLite's lock, whose busy handler sleeps 1-100 ms between retries.
+        # Other processes (the CLI) still wait through busy_timeout.
+        self._writer = threading.RLock() if self.dialect == "sqlite" else nullcontext()
 
     @property
     def dialect(self) -> str:
@@ -68,7 +74,7 @@ class Store:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """One transaction: committed on success, rolled back on any error."""
-        with self._sessions.begin() as session:
+        with self._writer, self._sessions.begin() as session:
             yield session
 
     def upgrade(self) -> str:

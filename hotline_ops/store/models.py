@@ -165,6 +165,9 @@ class Deadline(Base):
     fraction: Mapped[float | None] = mapped_column(Float)
     step: Mapped[int | None] = mapped_column(Integer)
     cancelled_at: Mapped[datetime | None]
+    # Why it was cancelled (handling | level | stopped): a handling switch restores only the
+    # rows a handling switch cancelled, never those a level change replaced.
+    cancel_reason: Mapped[str | None] = mapped_column(String(16))
 
 
 class OutboxMessage(Base):
@@ -205,7 +208,7 @@ class Alert(Base):
     ends_at: Mapped[datetime | None]
     generator_url: Mapped[str] = mapped_column(Text, default="")
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
-    suppressed_by: Mapped[str | None] = mapped_column(String(100))  # silence:N | inhibited:…
+    suppressed_by: Mapped[str | None] = mapped_column(String(100), index=True)  # silence:N | …
     received_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

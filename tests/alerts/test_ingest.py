@@ -92,6 +92,13 @@ def test_it_opens_the_incident_at_the_level_the_labels_give(app, http):
     )
 
 
+def test_it_grades_by_the_level_rules_over_an_alert_level_label(app, http):
+    # levels.yaml says impact=system is level 1; the alert's own `level: 3` does not win.
+    send(http, am_alert({"alertname": "PlatformDown", "impact": "system", "level": "3"}))
+    (incident,) = incidents_of(app)
+    assert (incident.level, incident.policy["name"]) == (1, "系统瘫痪")
+
+
 def test_it_updates_a_re_sent_alert_and_never_duplicates_it(app, http, clock):
     send(http, am_alert(TRUNK))
     clock.advance(timedelta(minutes=4))

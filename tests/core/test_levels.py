@@ -54,14 +54,19 @@ def test_it_uses_the_first_matching_rule():
     assert policy(*rules).classify({"impact": "core"}) == L2
 
 
-def test_it_lets_an_explicit_level_label_win_over_rules():
+def test_it_lets_a_matching_rule_win_over_a_level_label():
     rules = (Rule(1, {"impact": ("system",)}),)
-    assert policy(*rules).classify({"impact": "system", "level": "2"}) == L2
+    assert policy(*rules).classify({"impact": "system", "level": "3"}) == L1
+
+
+def test_it_takes_a_level_label_when_no_rule_matches():
+    rules = (Rule(1, {"impact": ("system",)}),)
+    assert policy(*rules).classify({"impact": "degraded", "level": "2"}) == L2
 
 
 def test_it_ignores_a_level_label_naming_no_defined_level():
     rules = (Rule(1, {"impact": ("system",)}),)
-    assert policy(*rules).classify({"impact": "system", "level": "9"}) == L1
+    assert policy(*rules).classify({"impact": "degraded", "level": "9"}) == L3
 
 
 def test_it_falls_back_to_the_default_level():

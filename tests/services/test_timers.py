@@ -427,6 +427,7 @@ def test_it_logs_the_level_change_with_what_it_cancelled_and_the_new_deadlines(a
             "to": 1,
             "cancelled": 3,
             "deadlines": {"plan": "2026-11-28T03:00:00+00:00"},
+            "kept": {"response": "met"},
         },
     )
 
