@@ -31,7 +31,10 @@ class Daemon:
 
     def start(self) -> None:
         cfg = self.app.settings.daemon
-        outbox.recover(self.app)  # a crashed predecessor's leases: retry those now
+        try:
+            outbox.recover(self.app)  # a crashed predecessor's leases: retry those now
+        except Exception:
+            log.exception("outbox lease recovery failed; leases expire on their own")
         if self.probes:
             self.engine_task = asyncio.get_running_loop().create_task(self.engine.run())
         self._add_loop("timers", timers.fire_due, cfg.timer_poll_s)
