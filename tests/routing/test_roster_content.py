@@ -22,8 +22,12 @@ class Stub:
         self.kind = kind
 
 
-CHANNELS = {"pager": Stub("fake"), "backup": Stub("fake"), "sms": Stub("sms"),
-            "mail": Stub("email")}
+CHANNELS = {
+    "pager": Stub("fake"),
+    "backup": Stub("fake"),
+    "sms": Stub("sms"),
+    "mail": Stub("email"),
+}
 
 
 def load(tmp_path, text: str, channels=None):
@@ -45,14 +49,16 @@ def test_it_loads_the_people_and_their_channels_in_order(tmp_path):
 
 
 def test_it_refuses_a_person_without_channels(tmp_path):
-    text = ROSTER.replace('phone: "13800001003"\n    channels: [pager]',
-                          'phone: "13800001003"\n    channels: []')
+    text = ROSTER.replace(
+        'phone: "13800001003"\n    channels: [pager]', 'phone: "13800001003"\n    channels: []'
+    )
     assert error(tmp_path, text) == "14: people.wang-qiang.channels: no channel to reach wang-qiang"
 
 
 def test_it_refuses_sms_for_a_person_without_a_phone(tmp_path):
-    text = ROSTER.replace('    phone: "13800001002"\n    channels: [pager, backup]',
-                          "    channels: [sms, backup]")
+    text = ROSTER.replace(
+        '    phone: "13800001002"\n    channels: [pager, backup]', "    channels: [sms, backup]"
+    )
     assert error(tmp_path, text) == (
         "9: people.li-na.channels.0: channel 'sms' (sms) needs phone, li-na has none"
     )
@@ -61,8 +67,7 @@ def test_it_refuses_sms_for_a_person_without_a_phone(tmp_path):
 def test_it_refuses_email_for_a_person_without_an_address(tmp_path):
     text = ROSTER.replace("channels: [pager]\n  chen-jing", "channels: [pager, mail]\n  chen-jing")
     assert error(tmp_path, text) == (
-        "14: people.wang-qiang.channels.1: channel 'mail' (email) needs email, "
-        "wang-qiang has none"
+        "14: people.wang-qiang.channels.1: channel 'mail' (email) needs email, wang-qiang has none"
     )
 
 
@@ -95,7 +100,9 @@ def test_it_refuses_an_unknown_rotation_member(tmp_path):
 
 def test_it_reads_an_unquoted_evening_handoff_as_a_time(tmp_path):
     # YAML 1.1 reads 22:00 as the sexagesimal integer 1320.
-    text = ROSTER.replace('handoff: "09:00", start: 2026-01-05', "handoff: 22:00, start: 2026-01-05")
+    text = ROSTER.replace(
+        'handoff: "09:00", start: 2026-01-05', "handoff: 22:00, start: 2026-01-05"
+    )
     assert load(tmp_path, text).rosters["ops-primary"].layers[0].handoff == time(22, 0)
 
 
