@@ -3,7 +3,7 @@ file:line, and so is every dangling reference."""
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import date, time
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -109,7 +109,8 @@ def test_it_reads_an_unquoted_evening_handoff_as_a_time(tmp_path):
 def test_it_refuses_an_override_that_ends_before_it_starts(tmp_path):
     text = ROSTER + (
         "overrides:\n"
-        '  - {roster: ops-primary, person: li-na, from: "2026-12-02 09:00", to: "2026-12-01 09:00"}\n'
+        '  - {roster: ops-primary, person: li-na,\n'
+        '     from: "2026-12-02 09:00", to: "2026-12-01 09:00"}\n'
     )
     assert error(tmp_path, text) == "38: overrides.0: 'to' must be after 'from'"
 
@@ -117,7 +118,8 @@ def test_it_refuses_an_override_that_ends_before_it_starts(tmp_path):
 def test_it_refuses_a_swap_without_whom_it_replaces(tmp_path):
     text = ROSTER + (
         "swaps:\n"
-        '  - {roster: ops-primary, person: li-na, from: "2026-12-01 09:00", to: "2026-12-02 09:00"}\n'
+        '  - {roster: ops-primary, person: li-na,\n'
+        '     from: "2026-12-01 09:00", to: "2026-12-02 09:00"}\n'
     )
     assert error(tmp_path, text) == "38: swaps.0.replaces: a swap names whom it replaces"
 
@@ -125,7 +127,4 @@ def test_it_refuses_a_swap_without_whom_it_replaces(tmp_path):
 def test_it_takes_a_later_years_calendar_from_the_file(tmp_path):
     text = ROSTER + "calendar:\n  2027:\n    holidays: [2027-01-01]\n    workdays: [2027-01-09]\n"
     cal = load(tmp_path, text).calendar
-    assert (2027 in cal.years, cal.is_day_off(__import__("datetime").date(2027, 1, 9))) == (
-        True,
-        False,
-    )
+    assert (2027 in cal.years, cal.is_day_off(date(2027, 1, 9))) == (True, False)
