@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -65,6 +65,7 @@ def show(app: Any, *, start: datetime, end: datetime, roster: str | None = None)
     """Coverage segments of each roster (or one) over [start, end)."""
     if end <= start:
         raise BadRequest("--to: must be after --from")
+    start, end = start.astimezone(UTC), end.astimezone(UTC)  # stored and printed as UTC
     with app.store.session() as session:
         pol = policy(app, session)
     names = [_roster_name(pol, roster)] if roster else list(pol.rosters)
