@@ -88,7 +88,6 @@ def event(e: Any) -> dict:
 def delivery(m: Any) -> dict:
     return {
         "channel": m.channel,
-        "person": m.person,
         "dedup_key": m.dedup_key,
         "status": m.status,
         "attempts": m.attempts,

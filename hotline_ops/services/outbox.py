@@ -183,7 +183,7 @@ def deliver_due(app: Any) -> DeliveryStats:
             limited.add(row.channel)  # queued, not dropped: next pass, once a token is back
             stats.rate_limited += 1
             continue
-        if not _claim(app, row, now):
+        if not _claim(app, row.id, now, row.channel):
             if bucket is not None:
                 bucket.refund()
             blocked.add(queue)
@@ -217,13 +217,13 @@ def lease_s(app: Any, channel_name: str) -> float:
     return min(app.settings.daemon.claim_lease_s, LEASE_TIMEOUTS * timeout + LEASE_SLACK_S)
 
 
-def _claim(app: Any, row: OutboxMessage, now: datetime) -> bool:
+def _claim(app: Any, message_id: int, now: datetime, channel: str = "") -> bool:
     """A lease, so a crashed worker's message is retried by the next one after it expires."""
-    lease = now + timedelta(seconds=lease_s(app, row.channel))
+    lease = now + timedelta(seconds=lease_s(app, channel))
     with app.store.session() as session:
         result = session.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.id == row.id, OutboxMessage.status == "pending")
+            .where(OutboxMessage.id == message_id, OutboxMessage.status == "pending")
             .where(or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until <= now))
             .values(claimed_until=lease, claimed_by=state(app).worker)
         )
@@ -402,7 +402,11 @@ def _mark(
                     actor="outbox",
                     kind="notify.failed",
                     reason=values.get("last_error", ""),
-                    data={"channel": row.channel, "outbox_id": row.id, "person": row.person},
+                    data={
+                        "channel": row.channel,
+                        "outbox_id": row.id,
+                        **({"person": row.person} if row.person else {}),
+                    },
                 )
             )
 

@@ -185,7 +185,7 @@ def test_it_leases_a_message_for_a_few_channel_timeouts(app):
 def test_it_redelivers_after_a_crash_once_the_short_lease_expires(app):
     put(app, "n0")
     row = _row(app, "n0")
-    assert outbox._claim(app, row, app.clock.now())  # claimed, then the worker "crashes"
+    assert outbox._claim(app, row.id, app.clock.now(), "ops")  # claimed, then the worker "crashes"
     app.clock.advance(19)
     outbox.deliver_due(app)
     before = sent("ops")
@@ -208,7 +208,7 @@ def test_it_releases_a_dead_workers_lease_at_start(app):
 
 def test_it_keeps_a_live_workers_lease_at_start(app):
     put(app, "n0")
-    assert outbox._claim(app, _row(app, "n0"), app.clock.now())
+    assert outbox._claim(app, _row(app, "n0").id, app.clock.now(), "ops")
     assert outbox.recover(app) == 0
 
 
