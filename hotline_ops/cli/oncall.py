@@ -138,7 +138,10 @@ def _print_check(report: oncall.CheckReport, tz: ZoneInfo) -> None:
     if report.ok:
         click.echo(f"OK: every roster covered 7×24 from {span}")
     else:
-        click.echo(f"FAILED: {len(report.gaps)} gap(s) in {span}")
+        years = f", {len(report.unknown_years)} year(s) without a holiday calendar"
+        click.echo(
+            f"FAILED: {len(report.gaps)} gap(s){years if report.unknown_years else ''} in {span}"
+        )
 
 
 @oncall_.group()
