@@ -176,7 +176,9 @@ def deliver_due(app: Any) -> DeliveryStats:
         if queue in blocked or row.channel in limited:
             continue
         if row.next_attempt_at > now:
-            blocked.add(queue)
+            if row.attempts:
+                blocked.add(queue)  # a retry holds back its queue, keeping the order
+            # else: deferred for quiet hours; a later urgent (level 1) page must not wait
             continue
         bucket = _bucket(app, row.channel, now)
         if bucket is not None and not bucket.take(now):

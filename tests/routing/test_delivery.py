@@ -154,6 +154,13 @@ def test_it_marks_a_page_failed_when_no_channel_is_left(app):
     assert (stats.failed, log_of(app, "page")) == (1, [(0, "failed")])
 
 
+def test_it_does_not_hold_an_urgent_page_behind_one_deferred_for_quiet_hours(app):
+    put(app, "level2", channel="pager", person="zhao-min", not_before=T0 + timedelta(hours=8))
+    put(app, "level1", channel="pager", person="zhao-min")
+    outbox.deliver_due(app)
+    assert sent("pager") == ["level1"]
+
+
 def test_it_queues_messages_over_the_rate_limit_instead_of_dropping_them(app):
     for i in range(25):
         put(app, f"r{i:02d}", channel="robot")

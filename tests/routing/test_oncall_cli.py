@@ -193,3 +193,25 @@ def test_it_shows_the_delivery_log_in_incident_show(make_app, site):
     assert [
         (a["channel"], a["attempt"], a["status"], a["error"]) for a in data["delivery_log"]
     ] == [("ops", 1, "retry", "fake channel 'ops': down"), ("ops", 2, "sent", "")]
+
+
+@pytest.mark.parametrize(
+    ("utc", "expected"),
+    [
+        # Month end: Mon 30 Nov 2026, 08:59 is Sunday's holiday duty, 09:00 the weekly handoff.
+        (datetime(2026, 11, 30, 0, 59, tzinfo=UTC), ("chen-jing", "layer holiday")),
+        (datetime(2026, 11, 30, 1, 0, tzinfo=UTC), ("wang-qiang", "layer weekly")),
+        # National Day: 1 Oct 09:00 the holiday layer takes over from Wednesday's weekly duty.
+        (datetime(2026, 10, 1, 0, 59, tzinfo=UTC), ("wang-qiang", "layer weekly")),
+        (datetime(2026, 10, 1, 1, 0, tzinfo=UTC), ("li-na", "layer holiday")),
+        # Make-up working days (调休上班): Sun 20 Sep and Sat 10 Oct keep the weekly rotation.
+        (datetime(2026, 9, 20, 4, 0, tzinfo=UTC), ("zhang-wei", "layer weekly")),
+        (datetime(2026, 10, 10, 4, 0, tzinfo=UTC), ("zhang-wei", "layer weekly")),
+    ],
+)
+def test_it_hands_over_at_month_end_holidays_and_make_up_days(make_app, site, clock, utc, expected):
+    app = build(make_app, site)
+    clock.set(utc)
+    data = json.loads(run(app, "oncall", "now", "--json").output)
+    primary = next(r for r in data["rosters"] if r["roster"] == "ops-primary")
+    assert (primary["person"]["key"], primary["via"]) == expected
