@@ -147,6 +147,15 @@ def test_it_records_the_failover_on_the_timeline_and_in_the_delivery_log(app):
     assert log == [("pager", "zhang-wei", "failover"), ("backup", "zhang-wei", "sent")]
 
 
+def test_it_fails_over_when_transient_errors_outlast_the_attempts(app):
+    fake.outage("pager")
+    put(app, "page", channel="pager", person="zhang-wei", recipient=ZHANG, failover=["backup"])
+    for _ in range(13):  # 12 attempts, 300 s apart at most, then the next channel
+        outbox.deliver_due(app)
+        app.clock.advance(300)
+    assert (fake.ATTEMPTS["pager"], sent("backup")) == (12, ["page>backup"])
+
+
 def test_it_marks_a_page_failed_when_no_channel_is_left(app):
     fake.outage("pager", permanent=True)
     put(app, "page", channel="pager", person="zhang-wei", recipient=ZHANG)
