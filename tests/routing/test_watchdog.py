@@ -163,3 +163,16 @@ def test_it_fails_selfcheck_when_the_daemon_does_not_answer(app):
         data["problem"].startswith("daemon not answering at"),
         data["alerted"],
     ) == (1, True, "sent")
+
+
+def test_it_wires_the_heartbeat_into_the_daemon(app, pings):
+    daemon = Daemon(app, probes=False)
+    daemon.last_tick = {"timers": app.clock.monotonic()}  # only the timer loop ever ran
+    asyncio.run(daemon._heartbeat())
+    assert pings.seen == [
+        (
+            "POST",
+            "/ping/3f2a/fail",
+            "stalled: alerts (never ran), outbox (never ran), rollups (never ran)",
+        )
+    ]
