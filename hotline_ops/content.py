@@ -36,6 +36,7 @@ from hotline_ops.core.durations import parse_duration
 from hotline_ops.core.escalation import EscalationPolicy
 from hotline_ops.core.levels import FaultBudget, Level, LevelPolicy, Rule, Timer
 from hotline_ops.core.maintenance import Window
+from hotline_ops.core.roster import RosterPolicy
 from hotline_ops.errors import ConfigError, ProbeError
 from hotline_ops.escalation_content import load_escalation
 from hotline_ops.inventory import Inventory, generate_targets, load_inventory
@@ -43,6 +44,7 @@ from hotline_ops.notify.base import Channel
 from hotline_ops.notify.registry import build_channel
 from hotline_ops.probes.base import Probe
 from hotline_ops.probes.registry import build_probe
+from hotline_ops.roster_content import load_roster
 
 # Which incident status satisfies each timer kind (CONTRACT.md M2.1, M2.3).
 TIMER_MET_BY = {
@@ -81,6 +83,7 @@ class Content:
     inventory: Inventory = field(default_factory=Inventory)
     alerting: AlertPolicy = field(default_factory=AlertPolicy)
     escalation: EscalationPolicy | None = None
+    roster: RosterPolicy | None = None
 
 
 class _Strict(BaseModel):
@@ -459,8 +462,19 @@ def load_content(
     targets, inventory = load_probes(probes_dir)
     windows = load_maintenance(incidents_dir / "maintenance.yaml", tz or ZoneInfo("UTC"))
     alerting = load_alerting(incidents_dir / "alerts.yaml")
+    roster_path = incidents_dir / "roster.yaml"
+    roster = (
+        load_roster(roster_path, channels, tz or ZoneInfo("UTC")) if roster_path.exists() else None
+    )
     path = incidents_dir / "escalation.yaml"
-    escalation = load_escalation(path, set(channels)) if path.exists() else None
+    escalation = load_escalation(path, set(channels), roster) if path.exists() else None
     return Content(
-        targets, levels, channels, windows, inventory, alerting=alerting, escalation=escalation
+        targets,
+        levels,
+        channels,
+        windows,
+        inventory,
+        alerting=alerting,
+        escalation=escalation,
+        roster=roster,
     )

@@ -16,7 +16,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from hotline_ops.engine import ProbeEngine
-from hotline_ops.services import alerts, inspection, outbox, probing, timers
+from hotline_ops.services import alerts, inspection, outbox, probing, timers, watchdog
 
 log = logging.getLogger(__name__)
 LOOPS = ("timers", "outbox", "rollups", "alerts")
@@ -37,6 +37,10 @@ class Daemon:
 
     def start(self) -> None:
         cfg = self.app.settings.daemon
+        try:
+            outbox.recover(self.app)  # a crashed predecessor's leases: retry those now
+        except Exception:
+            log.exception("outbox lease recovery failed; leases expire on their own")
         if self.probes:
             self.engine_task = asyncio.get_running_loop().create_task(self.engine.run())
         self.started = self.app.clock.monotonic()
@@ -51,6 +55,7 @@ class Daemon:
         # v2 API alerts without endsAt resolve when not re-sent within resolve_timeout.
         self._add_loop("alerts", alerts.expire_stale, 5)
         self._add_inspection()
+        self._add_heartbeat()
         self.scheduler.start()
         log.info(
             "daemon started: %d targets, timer poll %.1fs, outbox poll %.1fs",
@@ -84,6 +89,27 @@ class Daemon:
             max_instances=1,
             misfire_grace_time=3600,
         )
+
+    def _add_heartbeat(self) -> None:
+        """The dead-man ping (watchdog.heartbeat_url_secret); off when not configured."""
+        if self.app.settings.watchdog.heartbeat_url_secret is None:
+            return
+        self.scheduler.add_job(
+            self._heartbeat,
+            "interval",
+            id="heartbeat",
+            seconds=self.app.settings.watchdog.heartbeat_every_s,
+            next_run_time=datetime.now(UTC),
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=30,
+        )
+
+    async def _heartbeat(self) -> None:
+        try:
+            await asyncio.to_thread(watchdog.beat, self.app, self.loop_ages())
+        except Exception:
+            log.exception("heartbeat failed; next beat retries")
 
     async def _inspect(self) -> None:
         try:

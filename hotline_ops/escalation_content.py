@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from hotline_ops import yamlfile
 from hotline_ops.core.durations import parse_duration
 from hotline_ops.core.escalation import Chain, EscalationPolicy, Route, Step
+from hotline_ops.core.roster import RosterPolicy
 from hotline_ops.errors import ConfigError
 
 # `wait: 0m` means "at once"; parse_duration refuses zero because a zero interval or
@@ -58,11 +59,6 @@ class StepSpec(_Strict):
         if self.every is not None and not self.repeat:
             raise ValueError("every needs repeat (how many more runs)")
         paged = bool(self.people or self.roster)
-        if paged and not self.channels:
-            raise ValueError(
-                "people and roster need a fallback `channels` list: they are notified "
-                "through it until on-call rosters arrive"
-            )
         if self.channels and not paged:
             raise ValueError("channels is the fallback for people/roster; use notify")
         if not (self.notify or paged):
@@ -98,11 +94,17 @@ class EscalationFile(_Strict):
     routes: list[RouteSpec] = Field(min_length=1)
 
 
-def load_escalation(path: Path, channel_names: set[str]) -> EscalationPolicy:
-    """The policy in ``path``; ConfigError naming file:line and field on any problem."""
+def load_escalation(
+    path: Path, channel_names: set[str], roster: RosterPolicy | None = None
+) -> EscalationPolicy:
+    """The policy in ``path``; ConfigError naming file:line and field on any problem.
+    ``people``/``roster`` targets are checked against ``roster`` (incidents/roster.yaml)."""
     doc = yamlfile.load(path)
     spec = yamlfile.validate(EscalationFile, doc)
     chains = {name: _chain(doc, name, c, channel_names) for name, c in spec.chains.items()}
+    for name, chain in spec.chains.items():
+        for i, step in enumerate(chain.steps):
+            _check_targets(doc, ("chains", name, "steps", i), step, roster)
     routes = tuple(_route(doc, i, r, chains) for i, r in enumerate(spec.routes))
     _check_catch_all(doc, routes)
     return EscalationPolicy(chains, routes)
@@ -126,6 +128,33 @@ def _check_channels(
                 raise ConfigError(
                     f"{doc.where(where)}: {_dotted(where)}: unknown channel '{channel}'"
                 )
+
+
+def _check_targets(
+    doc: yamlfile.YamlDoc, loc: tuple, step: StepSpec, roster: RosterPolicy | None
+) -> None:
+    """People and rosters must exist; without a roster file they need fallback channels."""
+    if roster is None:
+        if (step.people or step.roster) and not step.channels:
+            where = (*loc, "people" if step.people else "roster")
+            raise ConfigError(
+                f"{doc.where(where)}: {_dotted(where)}: no incidents/roster.yaml to resolve "
+                "people/roster; add it, or a fallback `channels` list"
+            )
+        return
+    if step.roster is not None and step.roster not in roster.rosters:
+        where = (*loc, "roster")
+        known = ", ".join(roster.rosters)
+        raise ConfigError(
+            f"{doc.where(where)}: {_dotted(where)}: unknown roster '{step.roster}' (known: {known})"
+        )
+    for j, key in enumerate(step.people):
+        if key not in roster.people and key not in roster.roles:
+            where = (*loc, "people", j)
+            raise ConfigError(
+                f"{doc.where(where)}: {_dotted(where)}: '{key}' is neither a person nor a role "
+                "in incidents/roster.yaml"
+            )
 
 
 def _check_order(doc: yamlfile.YamlDoc, name: str, steps: tuple[Step, ...]) -> None:

@@ -77,6 +77,25 @@ class Api(_Strict):
         return value
 
 
+class Routing(_Strict):
+    """Signed acknowledgement links in pages (issue [4/7]); no secret, no links."""
+
+    ack_secret: str = "ack"  # HOTLINE_OPS_SECRET_ACK signs the links (HMAC-SHA256)
+    public_url: str | None = None  # how on-call phones reach the server; default http://listen
+    ack_ttl_s: float = Field(86400.0, gt=0, le=30 * 86400)
+
+
+class Watchdog(_Strict):
+    """Dead-man heartbeat (healthchecks.io style) and `hotline-ops selfcheck`."""
+
+    heartbeat_url_secret: str | None = None  # a secret: such URLs are bearer credentials
+    heartbeat_every_s: float = Field(60.0, ge=5, le=3600)
+    heartbeat_method: Literal["GET", "POST"] = "POST"
+    timeout_s: float = Field(10.0, gt=0, le=60)
+    stall_after_s: float = Field(120.0, ge=5)  # a loop older than this has stalled
+    alert_channel: str | None = None  # selfcheck alerts through it
+
+
 class Settings(_Strict):
     site: Site
     timezone: str = "Asia/Shanghai"
@@ -87,6 +106,8 @@ class Settings(_Strict):
     paths: Paths = Paths()
     daemon: Daemon = Daemon()
     api: Api = Api()
+    routing: Routing = Routing()
+    watchdog: Watchdog = Watchdog()
     secrets: dict[str, SecretStr] = Field(default_factory=dict)
     root: Path = Path(".")
 

@@ -13,7 +13,7 @@ from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from hotline_ops.api import alerts
+from hotline_ops.api import alerts, routing
 from hotline_ops.api.auth import Guard, denied
 from hotline_ops.errors import BadRequest, HotlineOpsError, IllegalTransition, NotFound, StoreError
 from hotline_ops.services.auth import Denied
@@ -30,6 +30,7 @@ def mount(api: FastAPI, app: Any) -> Guard:
     api.add_exception_handler(RequestValidationError, _invalid)
     api.add_exception_handler(HotlineOpsError, _failed)
     api.include_router(alerts.router(app, guard))
+    api.include_router(routing.router(app, guard))
     return guard
 
 

@@ -9,7 +9,7 @@ import click
 
 from hotline_ops.cli.output import local, table
 from hotline_ops.core.durations import format_duration
-from hotline_ops.services import incidents
+from hotline_ops.services import incidents, outbox
 
 
 def summary(inc: Any) -> dict:
@@ -43,6 +43,19 @@ def details(session: Any, inc: Any, now: datetime) -> dict:
         "escalation": [deadline(d, now) for d in rows if d.purpose == "escalation"],
         "timeline": [event(e) for e in incidents.events_of(session, inc.id)],
         "deliveries": [delivery(m) for m in incidents.deliveries_of(session, inc.id)],
+        "delivery_log": [attempt(a) for a in outbox.log_of(session, inc.id)],
+    }
+
+
+def attempt(a: Any) -> dict:
+    return {
+        "at": a.at,
+        "outbox_id": a.outbox_id,
+        "channel": a.channel,
+        "person": a.person,
+        "attempt": a.attempt,
+        "status": a.status,
+        "error": a.error,
     }
 
 
@@ -123,5 +136,13 @@ def print_show(data: dict, tz: Any) -> None:
         [
             [m["channel"], m["status"], m["attempts"], local(m["sent_at"], tz), m["last_error"]]
             for m in data["deliveries"]
+        ],
+    )
+    table(
+        "Delivery log",
+        ["at", "channel", "person", "try", "status", "error"],
+        [
+            [local(a["at"], tz), a["channel"], a["person"], a["attempt"], a["status"], a["error"]]
+            for a in data["delivery_log"]
         ],
     )

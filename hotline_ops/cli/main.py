@@ -69,6 +69,11 @@ def _register() -> None:
     cli.add_command(incident.incident)
     cli.add_command(inspect.inspect_)
     cli.add_command(silence.silence)
+    from hotline_ops.cli import oncall, routing
+
+    cli.add_command(oncall.oncall_, name="oncall")
+    cli.add_command(routing.notify)
+    cli.add_command(routing.selfcheck)
 
 
 _register()

@@ -16,11 +16,12 @@ from typing import Any
 from hotline_ops.errors import ConfigError
 
 READ, INGEST, SILENCE, ADMIN = "read", "ingest", "silence", "admin"
+ACK = "ack"  # acknowledge an incident (stops its escalation)
 ROLES: dict[str, frozenset[str]] = {
     "viewer": frozenset({READ}),
     "ingest": frozenset({INGEST}),
-    "operator": frozenset({READ, INGEST, SILENCE}),
-    "admin": frozenset({READ, INGEST, SILENCE, ADMIN}),
+    "operator": frozenset({READ, INGEST, SILENCE, ACK}),
+    "admin": frozenset({READ, INGEST, SILENCE, ADMIN, ACK}),
 }
 
 

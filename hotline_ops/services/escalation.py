@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from hotline_ops.core import escalation as core
 from hotline_ops.core.durations import format_duration
 from hotline_ops.core.incidents import IncidentStatus
-from hotline_ops.services import deadlines, messages, outbox
+from hotline_ops.services import deadlines, messages, outbox, routing
 from hotline_ops.store.models import Deadline, Incident, IncidentEvent
 
 log = logging.getLogger(__name__)
@@ -223,19 +223,41 @@ def _notify(
             "roster": spec.roster,
         },
     }
-    for channel in channels:
+    key = f"incident:{incident.id}:escalation{_run_key(incident)}:{step}:{repeat}"
+    pages = routing.page_step(
+        session, app, incident, spec, key=key, subject=subject, text=text, data=data, now=now
+    )
+    if pages is not None:
+        _record_pages(session, incident, now, pages)
+        # The step's `channels` are the fallback for a roster gap: somebody must hear of it.
+        channels = (*spec.notify, *(() if pages else spec.channels))
+    for channel in dict.fromkeys(channels):
         outbox.enqueue(
             session,
             now=now,
             channel=channel,
             incident_id=incident.id,
-            dedup_key=f"incident:{incident.id}:escalation{_run_key(incident)}"
-            f":{step}:{repeat}:{channel}",
+            dedup_key=f"{key}:{channel}",
             subject=subject,
             text=text,
             data=data,
         )
-    return channels
+    return tuple(dict.fromkeys(channels))
+
+
+def _record_pages(
+    session: Session, incident: Incident, now: datetime, pages: list[routing.Page]
+) -> None:
+    if not pages:
+        _event(session, incident, now, "escalation.gap", "值班表无人值守，改用备用渠道通知", {})
+        return
+    for page in pages:
+        deferred = page.deferred_to.isoformat() if page.deferred_to else None
+        reason = f"呼叫 {page.person}（{page.channel}）" + (
+            "，免打扰时段后发送" if deferred else ""
+        )
+        data = {"person": page.person, "channel": page.channel, "deferred_to": deferred}
+        _event(session, incident, now, "escalation.page", reason, data)
 
 
 def _run_key(incident: Incident) -> str:
@@ -282,7 +304,7 @@ def _response_line(incident: Incident, tz: Any) -> list[str]:
 
 def _people_line(spec: core.Step) -> list[str]:
     who = [*spec.people, *([f"值班表 {spec.roster}"] if spec.roster else [])]
-    return [f"待通知：{'、'.join(who)}（经备用渠道通知）"] if who else []
+    return [f"通知对象：{'、'.join(who)}"] if who else []
 
 
 def _event(

@@ -2,26 +2,47 @@
 
 Delivery is at-least-once (a crash between send and mark re-sends) and every message carries
 its dedup key as the Idempotency-Key, so a receiver that honours it sees each message once.
-Messages to one channel go out in order: a message waiting for its retry holds back the
-later ones of the same channel.
+
+Order: messages to one channel *for one person* (or the channel's announcements) go out in
+order — a message waiting for its retry holds back the later ones of the same queue, while
+another person's pages on the same channel are not held hostage.
+
+Guarantees carried here (issue [4/7]):
+- per-channel rate limits (``channel.rate_limit = (n, period_s)``, a token bucket per channel
+  instance in this process): a message over the limit waits in the queue, it is never dropped;
+  a provider's rate-limit answer (``ChannelError.retry_after``) empties the bucket until then;
+- transient errors back off exponentially (or wait ``retry_after``);
+- a permanent error, or transient ones past ``outbox_max_attempts``, fail over to the person's
+  next channel, recorded on the timeline and in the delivery log;
+- a lease of a few times the channel's timeout, owned by this worker, so a crash stalls a
+  channel for seconds, not a minute; ``recover`` releases a dead predecessor's leases at start.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+import os
+import socket
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import psutil
 from sqlalchemy import event, or_, select, update
 from sqlalchemy.orm import Session
 
 from hotline_ops.errors import ChannelError
-from hotline_ops.notify.base import Message
+from hotline_ops.notify.base import Message, Recipient
 from hotline_ops.store.models import IncidentEvent, OutboxMessage
+from hotline_ops.store.routing import DeliveryAttempt
 
 log = logging.getLogger(__name__)
+
+# A lease must outlive one send (bounded by the channel's timeout) with room to mark it.
+LEASE_TIMEOUTS = 3
+LEASE_SLACK_S = 5.0
+DEFAULT_TIMEOUT_S = 5.0
 
 
 def enqueue(
@@ -34,8 +55,15 @@ def enqueue(
     text: str,
     data: dict[str, Any],
     incident_id: int | None = None,
+    person: str | None = None,
+    recipient: dict[str, Any] | None = None,
+    failover: Sequence[str] = (),
+    not_before: datetime | None = None,
 ) -> bool:
-    """Add a message unless one with this dedup key exists; True when added."""
+    """Add a message unless one with this dedup key exists; True when added.
+
+    ``person``/``recipient`` address it to someone; ``failover`` are that person's channels
+    to try next; ``not_before`` defers it (quiet hours)."""
     exists = session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedup_key == dedup_key))
     if exists is not None:
         return False
@@ -50,8 +78,11 @@ def enqueue(
             status="pending",
             attempts=0,
             created_at=now,
-            next_attempt_at=now,
+            next_attempt_at=max(now, not_before) if not_before else now,
             last_error="",
+            person=person,
+            recipient=recipient,
+            failover=list(failover),
         )
     )
     session.info[WAKE] = True  # wake the delivery loop once this transaction commits
@@ -86,6 +117,8 @@ class DeliveryStats:
     sent: int = 0
     retried: int = 0
     failed: int = 0
+    failed_over: int = 0
+    rate_limited: int = 0
 
 
 def backoff(attempts: int, base_s: float, max_s: float) -> float:
@@ -93,20 +126,97 @@ def backoff(attempts: int, base_s: float, max_s: float) -> float:
     return min(max_s, base_s * (2 ** max(0, attempts - 1)))
 
 
+class TokenBucket:
+    """``capacity`` sends, refilled at capacity/period per second; ``pause`` empties it."""
+
+    def __init__(self, capacity: int, period_s: float, now: datetime) -> None:
+        self.capacity = capacity
+        self.rate = capacity / period_s
+        self.tokens = float(capacity)
+        self.at = now
+
+    def _refill(self, now: datetime) -> None:
+        if now <= self.at:
+            return  # paused until self.at, or no time passed
+        elapsed = (now - self.at).total_seconds()
+        self.tokens = min(self.capacity, self.tokens + elapsed * self.rate)
+        self.at = now
+
+    def take(self, now: datetime) -> bool:
+        self._refill(now)
+        if now < self.at or self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+    def refund(self) -> None:
+        self.tokens = min(self.capacity, self.tokens + 1)
+
+    def pause(self, until: datetime) -> None:
+        self.tokens = 0.0
+        self.at = max(self.at, until)
+
+
+@dataclass
+class WorkerState:
+    """Per-process outbox state: who holds leases, and the rate-limit buckets."""
+
+    worker: str
+    buckets: dict[str, TokenBucket] = field(default_factory=dict)
+
+
+def worker_id(pid: int | None = None) -> str:
+    """host:pid:start-time; the start time tells a live process from a reused pid."""
+    proc = psutil.Process(pid or os.getpid())
+    return f"{socket.gethostname()}:{proc.pid}:{int(proc.create_time())}"
+
+
+def state(app: Any) -> WorkerState:
+    current = app.__dict__.get("_outbox_state")
+    if current is None:
+        current = WorkerState(worker_id())
+        app.__dict__["_outbox_state"] = current
+    return current
+
+
+def _bucket(app: Any, name: str, now: datetime) -> TokenBucket | None:
+    limit = getattr(app.channels.get(name), "rate_limit", None)
+    if not limit:
+        return None
+    buckets = state(app).buckets
+    if name not in buckets:
+        buckets[name] = TokenBucket(int(limit[0]), float(limit[1]), now)
+    return buckets[name]
+
+
 def deliver_due(app: Any) -> DeliveryStats:
     """One pass over pending messages; safe to run in several processes at once."""
     now = app.clock.now()
     stats = DeliveryStats()
-    blocked: set[str] = set()
+    blocked: set[tuple[str, str]] = set()
+    limited: set[str] = set()
     for row in _pending(app):
-        if row.channel in blocked:
+        queue = (row.channel, row.person or "")
+        if queue in blocked or row.channel in limited:
             continue
-        if row.next_attempt_at > now or not _claim(app, row.id, now):
-            blocked.add(row.channel)
+        if row.next_attempt_at > now:
+            if row.attempts:
+                blocked.add(queue)  # a retry holds back its queue, keeping the order
+            # else: deferred for quiet hours; a later urgent (level 1) page must not wait
             continue
-        outcome = _send(app, row)
+        bucket = _bucket(app, row.channel, now)
+        if bucket is not None and not bucket.take(now):
+            limited.add(row.channel)  # queued, not dropped: next pass, once a token is back
+            stats.rate_limited += 1
+            continue
+        if not _claim(app, row.id, now, row.channel):
+            if bucket is not None:
+                bucket.refund()
+            blocked.add(queue)
+            continue
+        outcome = _send(app, row, bucket)
         if outcome != "sent":
-            blocked.add(row.channel)
+            blocked.add(queue)
         setattr(stats, outcome, getattr(stats, outcome) + 1)
     return stats
 
@@ -116,8 +226,8 @@ def _pending(app: Any) -> list[OutboxMessage]:
     with app.store.session() as session:
         rows = session.scalars(
             select(OutboxMessage)
-            # Leased rows stay in the list: their failed claim blocks the rest of the channel,
-            # which keeps each channel's messages in order.
+            # Leased rows stay in the list: their failed claim blocks the rest of the queue,
+            # which keeps each queue's messages in order.
             .where(OutboxMessage.status == "pending")
             .order_by(OutboxMessage.id)
             .limit(cfg.outbox_batch)
@@ -125,34 +235,91 @@ def _pending(app: Any) -> list[OutboxMessage]:
         return list(rows)
 
 
-def _claim(app: Any, message_id: int, now: datetime) -> bool:
+def lease_s(app: Any, channel_name: str) -> float:
+    """A few times the channel's own timeout, never above ``daemon.claim_lease_s``."""
+    channel = app.channels.get(channel_name)
+    params = getattr(channel, "params", None)
+    timeout = getattr(params, "timeout_s", None) or DEFAULT_TIMEOUT_S
+    return min(app.settings.daemon.claim_lease_s, LEASE_TIMEOUTS * timeout + LEASE_SLACK_S)
+
+
+def _claim(app: Any, message_id: int, now: datetime, channel: str = "") -> bool:
     """A lease, so a crashed worker's message is retried by the next one after it expires."""
-    lease = now + timedelta(seconds=app.settings.daemon.claim_lease_s)
+    lease = now + timedelta(seconds=lease_s(app, channel))
     with app.store.session() as session:
         result = session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id == message_id, OutboxMessage.status == "pending")
             .where(or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until <= now))
-            .values(claimed_until=lease)
+            .values(claimed_until=lease, claimed_by=state(app).worker)
         )
         return result.rowcount == 1
 
 
-def _send(app: Any, row: OutboxMessage) -> str:
-    channel = app.channels.get(row.channel)
+def recover(app: Any) -> int:
+    """Release the leases of dead workers on this host (a crash before marking); how many.
+
+    Run at daemon start: the message is then retried at once instead of after its lease."""
+    host = socket.gethostname()
+    me = state(app).worker
+    with app.store.session() as session:
+        held = session.execute(
+            select(OutboxMessage.id, OutboxMessage.claimed_by).where(
+                OutboxMessage.status == "pending",
+                OutboxMessage.claimed_by.is_not(None),
+                OutboxMessage.claimed_by.like(f"{host}:%"),
+            )
+        ).all()
+        stale = [i for i, owner in held if owner != me and not _alive(owner)]
+        if stale:
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(stale), OutboxMessage.status == "pending")
+                .values(claimed_until=None, claimed_by=None)
+            )
+    if stale:
+        log.warning("outbox: released %d lease(s) of a dead worker on %s", len(stale), host)
+    return len(stale)
+
+
+def _alive(owner: str) -> bool:
+    _host, _, rest = owner.partition(":")
+    pid, _, started = rest.partition(":")
     try:
-        if channel is None:
-            raise ChannelError(f"channel '{row.channel}' is not configured", permanent=True)
-        channel.send(Message(row.dedup_key, row.subject, row.text, row.data))
+        return worker_id(int(pid)).endswith(f":{pid}:{started}")
+    except (ValueError, psutil.Error):
+        return False
+
+
+def _message(row: OutboxMessage) -> Message:
+    recipient = Recipient(**row.recipient) if row.recipient else None
+    return Message(row.dedup_key, row.subject, row.text, row.data, recipient=recipient)
+
+
+def send_now(app: Any, channel_name: str, message: Message) -> None:
+    """One synchronous attempt outside the queue (``notify test``); ChannelError on failure."""
+    channel = app.channels.get(channel_name)
+    if channel is None:
+        raise ChannelError(f"channel '{channel_name}' is not configured", permanent=True)
+    channel.send(message)
+
+
+def _send(app: Any, row: OutboxMessage, bucket: TokenBucket | None) -> str:
+    try:
+        send_now(app, row.channel, _message(row))
     except ChannelError as exc:
+        if exc.retry_after and bucket is not None:
+            bucket.pause(app.clock.now() + timedelta(seconds=exc.retry_after))
         return _failed(app, row, exc)
+    now = app.clock.now()
     _mark(
         app,
-        row.id,
+        row,
+        "sent",
+        now,
         status="sent",
         attempts=row.attempts + 1,
-        sent_at=app.clock.now(),
-        claimed_until=None,
+        sent_at=now,
         last_error="",
     )
     return "sent"
@@ -162,45 +329,120 @@ def _failed(app: Any, row: OutboxMessage, exc: ChannelError) -> str:
     now = app.clock.now()
     attempts = row.attempts + 1
     cfg = app.settings.daemon
+    error = str(exc)
     if not exc.permanent and attempts < cfg.outbox_max_attempts:
-        delay = backoff(attempts, cfg.backoff_base_s, cfg.backoff_max_s)
-        log.warning("outbox %s via %s: %s (retry in %.0fs)", row.id, row.channel, exc, delay)
-        _mark(
-            app,
-            row.id,
-            attempts=attempts,
-            last_error=str(exc),
-            claimed_until=None,
-            next_attempt_at=now + timedelta(seconds=delay),
-        )
+        delay = exc.retry_after or backoff(attempts, cfg.backoff_base_s, cfg.backoff_max_s)
+        log.warning("outbox %s via %s: %s (retry in %.0fs)", row.id, row.channel, error, delay)
+        after = now + timedelta(seconds=delay)
+        _mark(app, row, "retry", now, attempts=attempts, last_error=error, next_attempt_at=after)
         return "retried"
-    log.error("outbox %s via %s failed for good: %s", row.id, row.channel, exc)
-    _mark(
-        app,
-        row.id,
-        status="failed",
-        attempts=attempts,
-        last_error=str(exc),
-        claimed_until=None,
-        event=(row.incident_id, now, row.channel, str(exc)),
-    )
+    if row.failover:
+        return _fail_over(app, row, now, attempts, error)
+    log.error("outbox %s via %s failed for good: %s", row.id, row.channel, error)
+    _mark(app, row, "failed", now, status="failed", attempts=attempts, last_error=error)
     return "failed"
 
 
-def _mark(app: Any, message_id: int, event: tuple | None = None, **values: Any) -> None:
-    with app.store.session() as session:
-        session.execute(
-            update(OutboxMessage).where(OutboxMessage.id == message_id).values(**values)
+def _fail_over(app: Any, row: OutboxMessage, now: datetime, attempts: int, error: str) -> str:
+    """Mark this channel failed and queue the same page on the person's next channel, in one
+    transaction: a crash in between must not lose the page."""
+    following, *rest = row.failover
+    log.warning(
+        "outbox %s via %s failed: %s; failing over to %s", row.id, row.channel, error, following
+    )
+
+    def queue_next(session: Session) -> None:
+        enqueue(
+            session,
+            now=now,
+            channel=following,
+            dedup_key=f"{row.dedup_key}>{following}",
+            subject=row.subject,
+            text=row.text,
+            data=row.data,
+            incident_id=row.incident_id,
+            person=row.person,
+            recipient=row.recipient,
+            failover=rest,
         )
-        if event is not None and event[0] is not None:
-            incident_id, at, channel, error = event
+        if row.incident_id is not None:
             session.add(
                 IncidentEvent(
-                    incident_id=incident_id,
-                    at=at,
+                    incident_id=row.incident_id,
+                    at=now,
                     actor="outbox",
-                    kind="notify.failed",
-                    reason=error,
-                    data={"channel": channel, "outbox_id": message_id},
+                    kind="notify.failover",
+                    reason=f"{row.channel} → {following}: {error}",
+                    data={
+                        "from": row.channel,
+                        "to": following,
+                        "person": row.person,
+                        "outbox_id": row.id,
+                    },
                 )
             )
+
+    _mark(
+        app,
+        row,
+        "failover",
+        now,
+        then=queue_next,
+        status="failed",
+        attempts=attempts,
+        last_error=error,
+    )
+    return "failed_over"
+
+
+def _mark(
+    app: Any, row: OutboxMessage, outcome: str, now: datetime, then: Any = None, **values: Any
+) -> None:
+    """Update the row, release its lease and append to the delivery log, in one transaction
+    (with ``then(session)`` for follow-up writes)."""
+    with app.store.session() as session:
+        if then is not None:
+            then(session)
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == row.id)
+            .values(claimed_until=None, claimed_by=None, **values)
+        )
+        session.add(
+            DeliveryAttempt(
+                outbox_id=row.id,
+                incident_id=row.incident_id,
+                at=now,
+                channel=row.channel,
+                person=row.person,
+                attempt=values.get("attempts", row.attempts + 1),
+                status=outcome,
+                error=values.get("last_error", ""),
+            )
+        )
+        if outcome == "failed" and row.incident_id is not None:
+            session.add(
+                IncidentEvent(
+                    incident_id=row.incident_id,
+                    at=now,
+                    actor="outbox",
+                    kind="notify.failed",
+                    reason=values.get("last_error", ""),
+                    data={
+                        "channel": row.channel,
+                        "outbox_id": row.id,
+                        **({"person": row.person} if row.person else {}),
+                    },
+                )
+            )
+
+
+def log_of(session: Session, incident_id: int) -> list[DeliveryAttempt]:
+    """The incident's delivery log, oldest first."""
+    return list(
+        session.scalars(
+            select(DeliveryAttempt)
+            .where(DeliveryAttempt.incident_id == incident_id)
+            .order_by(DeliveryAttempt.id)
+        )
+    )

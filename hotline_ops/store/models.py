@@ -189,6 +189,12 @@ class OutboxMessage(Base):
     claimed_until: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str] = mapped_column(Text, default="")
+    # Routing (migration 0005): the person paged, their address, the channels left to fail
+    # over to, and which worker holds the lease (so a restarted one can release its own).
+    person: Mapped[str | None] = mapped_column(String(100))
+    recipient: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    failover: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
 
 
 class Alert(Base):
@@ -225,3 +231,5 @@ class Silence(Base):
     comment: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime]
     expired_at: Mapped[datetime | None]
+
+from hotline_ops.store import routing as _routing  # noqa: E402,F401  (Alembic sees it)

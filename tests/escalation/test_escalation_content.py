@@ -118,11 +118,11 @@ def test_it_refuses_a_step_that_starts_before_the_previous_ones_last_run(tmp_pat
     )
 
 
-def test_it_refuses_people_without_fallback_channels(tmp_path):
+def test_it_refuses_people_without_a_roster_or_fallback_channels(tmp_path):
     text = GOOD.replace(", channels: [duty]", "")
     assert error(tmp_path, text) == (
-        "10: chains.level1.steps.1: people and roster need a fallback `channels` list: "
-        "they are notified through it until on-call rosters arrive"
+        "10: chains.level1.steps.1.people: no incidents/roster.yaml to resolve "
+        "people/roster; add it, or a fallback `channels` list"
     )
 
 

@@ -227,8 +227,9 @@ def test_it_leaves_a_claimed_message_alone_until_its_lease_expires(scripted, clo
     app = scripted()
     open_incident(app)
     (row,) = messages(app)
-    assert outbox._claim(app, row.id, T0)  # a worker claims it, then crashes
-    clock.advance(timedelta(seconds=59))
+    assert outbox._claim(app, row.id, T0, "ops")  # a worker claims it, then crashes
+    # The lease is 3 × the channel's 5 s timeout + 5 s: a crash stalls the channel 20 s.
+    clock.advance(timedelta(seconds=19))
     assert outbox.deliver_due(app) == DeliveryStats()
     assert sent_keys() == []
 
@@ -237,8 +238,8 @@ def test_it_redelivers_a_claimed_message_once_its_lease_expired(scripted, clock)
     app = scripted()
     open_incident(app)
     (row,) = messages(app)
-    assert outbox._claim(app, row.id, T0)  # a worker claims it, then crashes
-    clock.advance(timedelta(seconds=60))
+    assert outbox._claim(app, row.id, T0, "ops")  # a worker claims it, then crashes
+    clock.advance(timedelta(seconds=20))
     assert outbox.deliver_due(app) == DeliveryStats(sent=1)
     assert sent_keys() == ["incident:1:opened:ops"]
 
@@ -248,8 +249,8 @@ def test_it_keeps_channel_order_while_an_earlier_message_is_leased(scripted, clo
     incident_id = open_incident(app)
     incidents.acknowledge(app, incident_id=incident_id, actor="t")
     first, _ = messages(app)
-    assert outbox._claim(app, first.id, T0)  # another worker is sending the first one
+    assert outbox._claim(app, first.id, T0, "ops")  # another worker is sending the first one
     assert outbox.deliver_due(app) == DeliveryStats()
-    clock.advance(timedelta(seconds=60))
+    clock.advance(timedelta(seconds=20))
     assert outbox.deliver_due(app) == DeliveryStats(sent=2)
     assert sent_keys() == ["incident:1:opened:ops", "incident:1:acknowledged:ops"]
