@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
+import pydantic
 from pydantic import Field
 
 from hotline_ops.clock import Clock, SystemClock
@@ -90,7 +91,8 @@ class HttpChannel(Channel):
         permanent = status < 500 and status not in RETRYABLE_4XX
         text = f"HTTP {status} from {_without_query(str(response.request.url))}: "
         text += self._excerpt(response.text)
-        return ChannelError(self.mask(text), permanent=permanent, retry_after=_retry_after(response))
+        wait = _retry_after(response)
+        return ChannelError(self.mask(text), permanent=permanent, retry_after=wait)
 
     def _excerpt(self, text: str) -> str:
         # Masked before cutting, so a secret straddling the cut cannot leak a prefix.
@@ -112,6 +114,20 @@ class HttpChannel(Channel):
 
     def _fail(self, text: str, *, permanent: bool, retry_after: float | None = None) -> None:
         raise ChannelError(self.mask(text), permanent=permanent, retry_after=retry_after)
+
+
+def without_union_tags(exc: pydantic.ValidationError, field: str) -> pydantic.ValidationError:
+    """The error with the discriminator tag dropped from ``field``'s locations.
+
+    Pydantic reports ``provider.aliyun.sign_name``; the YAML says ``provider: {type: aliyun,
+    sign_name: …}``, so ``provider.sign_name`` is what finds the right line and reads right."""
+    errors = []
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        if len(loc) > 2 and loc[0] == field:
+            loc = (field, *loc[2:])
+        errors.append({**error, "loc": loc})
+    return pydantic.ValidationError.from_exception_data(exc.title, errors)  # type: ignore[arg-type]
 
 
 def _without_query(url: str) -> str:

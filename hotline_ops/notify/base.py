@@ -84,8 +84,13 @@ class Channel:
 
     def __init__(self, name: str, params: dict[str, Any], secrets: dict[str, str] | None = None):
         self.name = name
-        self.params = self.Params.model_validate(params)
+        self.params = self.validate_params(params)
         self._secrets = dict(secrets or {})
+
+    @classmethod
+    def validate_params(cls, params: dict[str, Any]) -> BaseModel:
+        """``Params`` from config; pydantic.ValidationError propagates for the caller to locate."""
+        return cls.Params.model_validate(params)
 
     @classmethod
     def address_problem(cls, recipient: Recipient | None) -> str | None:

@@ -326,7 +326,8 @@ class GatewayEmulator(Emulator):
     def handle(self, request: Request) -> Answer:
         if request.path != self.path:
             return 404, {"code": 404, "message": "not found"}, {}
-        if self.token is not None and request.headers.get("authorization") != f"Bearer {self.token}":
+        bearer = request.headers.get("authorization")
+        if self.token is not None and bearer != f"Bearer {self.token}":
             return 401, {"code": 401, "message": "invalid token"}, {}
         body = request.json()
         phone = str(body.get("phone", ""))
@@ -466,8 +467,8 @@ class AliyunSmsEmulator(Emulator):
                 "out_id": params.get("OutId", ""),
             }
         )
-        biz = uuid.uuid4().hex[:20]
-        return 200, {"Code": "OK", "Message": "OK", "BizId": biz, "RequestId": str(uuid.uuid4())}, {}
+        answer = {"Code": "OK", "Message": "OK", "BizId": uuid.uuid4().hex[:20]}
+        return 200, {**answer, "RequestId": str(uuid.uuid4())}, {}
 
 
 def _ali(status: int, code: str, message: str) -> Answer:

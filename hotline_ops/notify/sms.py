@@ -18,11 +18,16 @@ from datetime import UTC
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from hotline_ops.errors import ChannelError
 from hotline_ops.notify import render
-from hotline_ops.notify._http import GatewayMixin, HttpChannel, check_http_url
+from hotline_ops.notify._http import (
+    GatewayMixin,
+    HttpChannel,
+    check_http_url,
+    without_union_tags,
+)
 from hotline_ops.notify.base import Message
 
 ALIYUN_ENDPOINT = "https://dysmsapi.aliyuncs.com/"
@@ -116,6 +121,13 @@ class SmsChannel(GatewayMixin, HttpChannel):
         timezone: str = "Asia/Shanghai"
 
     params: Params
+
+    @classmethod
+    def validate_params(cls, params: dict[str, Any]) -> BaseModel:
+        try:
+            return super().validate_params(params)
+        except ValidationError as exc:
+            raise without_union_tags(exc, "provider") from None
 
     def __init__(self, name: str, params: dict[str, Any], secrets=None, **seams: Any):
         super().__init__(name, params, secrets, **seams)
