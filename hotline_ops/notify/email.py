@@ -97,9 +97,11 @@ class EmailChannel(Channel):
         mail["Date"] = format_datetime(self._clock.now())
         mail["Message-ID"] = self._message_id(message.dedup_key)
         mail["Content-Language"] = lang
-        mail.set_content(render.render(render.template_name("email", lang, "txt"), ctx) + "\n")
-        html = render.render(render.template_name("email", lang, "html"), ctx)
-        mail.add_alternative(html + "\n", subtype="html")
+        # base64, not 8bit: a relay without 8BITMIME must not mangle the Chinese text.
+        text = render.render(render.template_name("email", lang, "txt"), ctx) + "\n"
+        mail.set_content(text, charset="utf-8", cte="base64")
+        html = render.render(render.template_name("email", lang, "html"), ctx) + "\n"
+        mail.add_alternative(html, subtype="html", charset="utf-8", cte="base64")
         return mail
 
     def _message_id(self, dedup_key: str) -> str:
