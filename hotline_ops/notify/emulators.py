@@ -490,9 +490,14 @@ DEMO_SIGN_NAME = "梧州热线运维"
 DEMO_TEMPLATE = "SMS_465000001"
 
 
-def demo_emulators(host: str = "127.0.0.1", base_port: int = 8350) -> dict[str, Emulator]:
-    """The five emulators on base_port+1 … +5, configured for the example channels.yaml."""
+def demo_emulators(
+    host: str = "127.0.0.1", base_port: int | None = 8350
+) -> dict[str, Emulator]:
+    """The five emulators on base_port+1 … +5 (None: any free ports), configured for the
+    examples in incidents/channels.yaml."""
     s = DEMO_SECRETS
+    if base_port is None:
+        return {name: _ephemeral(e) for name, e in demo_emulators(host, 0).items()}
     return {
         "wecom": WeComRobotEmulator(host, base_port + 1, keys={s["wecom_robot_key"]}),
         "dingtalk": DingTalkRobotEmulator(
@@ -508,6 +513,11 @@ def demo_emulators(host: str = "127.0.0.1", base_port: int = 8350) -> dict[str, 
         ),
         "voice": voice_gateway(host=host, port=base_port + 5, token=s["voice_gateway_token"]),
     }
+
+
+def _ephemeral(emulator: Emulator) -> Emulator:
+    emulator.port = 0
+    return emulator
 
 
 def main(argv: list[str] | None = None) -> None:
