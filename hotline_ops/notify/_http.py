@@ -9,10 +9,11 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 import pydantic
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from hotline_ops.clock import Clock, SystemClock
 from hotline_ops.errors import ChannelError
+from hotline_ops.notify import render
 from hotline_ops.notify.base import Channel
 
 # Statuses that say "try again later" even though they are 4xx.
@@ -34,6 +35,13 @@ class HttpChannel(Channel):
     class Params(Channel.Params):
         timeout_s: float = Field(default=5.0, gt=0)
         lang: str = Field(default="zh-CN", pattern=r"^(zh-CN|en)$")
+        # Times in the texts are shown in this zone (stored times are UTC).
+        timezone: str = "Asia/Shanghai"
+
+        @field_validator("timezone")
+        @classmethod
+        def _zone(cls, value: str) -> str:
+            return render.check_timezone(value)
 
     params: Params
 

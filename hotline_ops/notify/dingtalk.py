@@ -45,7 +45,6 @@ class DingTalkChannel(HttpChannel):
         token_secret: str
         sign_secret: str | None = None
         url: str = DEFAULT_URL
-        timezone: str = "Asia/Shanghai"
 
         @field_validator("url")
         @classmethod

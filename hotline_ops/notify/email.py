@@ -52,6 +52,11 @@ class EmailChannel(Channel):
         lang: str = Field(default="zh-CN", pattern=r"^(zh-CN|en)$")
         timezone: str = "Asia/Shanghai"
 
+        @field_validator("timezone")
+        @classmethod
+        def _zone(cls, value: str) -> str:
+            return render.check_timezone(value)
+
         @field_validator("from_addr")
         @classmethod
         def _from(cls, value: str) -> str:

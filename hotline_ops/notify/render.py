@@ -79,6 +79,15 @@ def plain(text: str) -> str:
     return " ".join(text.split())
 
 
+def check_timezone(value: str) -> str:
+    """For config validation: an unknown zone must fail at load time, not at send time."""
+    try:
+        ZoneInfo(value)
+    except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
+        raise ValueError(f"unknown time zone '{value}'") from None
+    return value
+
+
 def template_name(kind: str, lang: str, ext: str) -> str:
     if lang not in LANGS:
         raise ValueError(f"unknown language '{lang}' (known: {', '.join(LANGS)})")

@@ -118,7 +118,6 @@ class SmsChannel(GatewayMixin, HttpChannel):
     class Params(HttpChannel.Params):
         provider: Provider
         max_segments: int = Field(default=3, ge=1, le=3)
-        timezone: str = "Asia/Shanghai"
 
     params: Params
 

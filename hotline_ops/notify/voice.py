@@ -48,7 +48,6 @@ class VoiceChannel(GatewayMixin, HttpChannel):
     class Params(HttpChannel.Params):
         provider: Provider
         max_chars: int = Field(default=TTS_MAX_CHARS, ge=20, le=TTS_MAX_CHARS)
-        timezone: str = "Asia/Shanghai"
 
     params: Params
 

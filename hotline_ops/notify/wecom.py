@@ -33,7 +33,6 @@ class WeComChannel(HttpChannel):
         key_secret: str
         url: str = DEFAULT_URL
         msgtype: Literal["markdown", "text"] = "markdown"
-        timezone: str = "Asia/Shanghai"
 
         @field_validator("url")
         @classmethod

@@ -135,3 +135,12 @@ def test_it_rejects_more_than_3_readings() -> None:
 
 def test_it_needs_a_phone() -> None:
     assert (VoiceChannel.requires, VoiceChannel.rate_limit) == ("phone", None)
+
+
+def test_it_rejects_an_unknown_time_zone_at_load_time() -> None:
+    spec = {"type": "http", "url": "http://127.0.0.1/voice/call"}
+    with pytest.raises(pydantic.ValidationError) as info:
+        VoiceChannel("v", {"provider": spec, "timezone": "Asia/Wuzhou"})
+    assert [(e["loc"], e["msg"]) for e in info.value.errors()] == [
+        (("timezone",), "Value error, unknown time zone 'Asia/Wuzhou'")
+    ]
