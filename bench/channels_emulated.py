@@ -22,10 +22,9 @@ from hotline_ops.errors import ChannelError
 from hotline_ops.notify.base import Message, Recipient
 from hotline_ops.notify.emulators import (
     DEMO_SECRETS,
-    DEMO_SIGN_NAME,
-    DEMO_TEMPLATE,
     DingTalkRobotEmulator,
     WeComRobotEmulator,
+    demo_channel_params,
     demo_emulators,
 )
 from hotline_ops.notify.registry import build_channel
@@ -44,28 +43,7 @@ def message(i: int, title: str = "12345 呼入中继中断") -> Message:
 
 
 NAMES = ("wecom", "dingtalk", "sms", "aliyun", "voice")
-
-
-def channel_specs(urls: dict[str, str]) -> dict[str, tuple[str, dict[str, Any]]]:
-    """Channel kind and params per emulator name, given each emulator's base URL."""
-    em = {name: _Url(url) for name, url in urls.items()}
-    return {
-        "wecom": ("wecom", {"url": f"{em['wecom'].url}/cgi-bin/webhook/send",
-                            "key_secret": "wecom_robot_key"}),
-        "dingtalk": ("dingtalk", {"url": f"{em['dingtalk'].url}/robot/send",
-                                  "token_secret": "dingtalk_token",
-                                  "sign_secret": "dingtalk_secret"}),
-        "sms": ("sms", {"provider": {"type": "http", "url": f"{em['sms'].url}/sms/send",
-                                     "token_secret": "sms_gateway_token",
-                                     "sign_name": DEMO_SIGN_NAME}}),
-        "aliyun": ("sms", {"provider": {"type": "aliyun", "endpoint": f"{em['aliyun'].url}/",
-                                        "access_key_id_secret": "aliyun_ak_id",
-                                        "access_key_secret_secret": "aliyun_ak_secret",
-                                        "sign_name": DEMO_SIGN_NAME,
-                                        "template_code": DEMO_TEMPLATE}}),
-        "voice": ("voice", {"provider": {"type": "http", "url": f"{em['voice'].url}/voice/call",
-                                         "token_secret": "voice_gateway_token"}}),
-    }
+channel_specs = demo_channel_params
 
 
 def lift_limits(emulators: dict[str, Any]) -> None:
@@ -120,11 +98,6 @@ def bench_fitting(n: int) -> None:
         for _ in range(n):
             fit()
         print(f"  {label:28} {(time.perf_counter() - start) / n * 1e3:7.2f} ms per message")
-
-
-class _Url:
-    def __init__(self, url: str) -> None:
-        self.url = url
 
 
 def bench_rate_limits() -> None:

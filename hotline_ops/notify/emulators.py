@@ -31,6 +31,9 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
 from hotline_ops.clock import Clock, SystemClock
+from hotline_ops.errors import ChannelError
+from hotline_ops.notify.base import Message, Recipient
+from hotline_ops.notify.registry import build_channel
 
 MOBILE = re.compile(r"^1[3-9]\d{9}$")
 Answer = tuple[int, dict[str, Any], dict[str, str]]  # status, JSON body, extra headers
@@ -518,6 +521,46 @@ def demo_emulators(
     }
 
 
+def demo_channel_params(urls: dict[str, str]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """(kind, params) of a channel for each demo emulator, given the emulators' base URLs;
+    the same settings as the examples in incidents/channels.yaml."""
+    return {
+        "wecom": ("wecom", {"url": f"{urls['wecom']}/cgi-bin/webhook/send",
+                            "key_secret": "wecom_robot_key"}),
+        "dingtalk": ("dingtalk", {"url": f"{urls['dingtalk']}/robot/send",
+                                  "token_secret": "dingtalk_token",
+                                  "sign_secret": "dingtalk_secret"}),
+        "sms": ("sms", {"provider": {"type": "http", "url": f"{urls['sms']}/sms/send",
+                                     "token_secret": "sms_gateway_token",
+                                     "sign_name": DEMO_SIGN_NAME}}),
+        "aliyun": ("sms", {"provider": {"type": "aliyun", "endpoint": f"{urls['aliyun']}/",
+                                        "access_key_id_secret": "aliyun_ak_id",
+                                        "access_key_secret_secret": "aliyun_ak_secret",
+                                        "sign_name": DEMO_SIGN_NAME,
+                                        "template_code": DEMO_TEMPLATE}}),
+        "voice": ("voice", {"provider": {"type": "http", "url": f"{urls['voice']}/voice/call",
+                                         "token_secret": "voice_gateway_token"}}),
+    }
+
+
+def demo_message() -> Message:
+    subject = "【梧州12345·一级故障】12345 呼入中继中断（演示）"
+    text = f"{subject}\n事件编号：#1\n故障等级：一级（重大故障）\n发生时间：演示"
+    data = {"event": "opened", "incident_id": 1, "level": 1, "title": "12345 呼入中继中断（演示）"}
+    return Message("demo:1", subject, text, data, Recipient("值班工程师", phone="13877400001"))
+
+
+def send_demo(emulators: dict[str, Emulator]) -> None:
+    """One demo incident through a channel to each emulator (what `--once` shows)."""
+    urls = {name: emulator.url for name, emulator in emulators.items()}
+    for name, (kind, params) in demo_channel_params(urls).items():
+        with build_channel(f"demo-{name}", kind, params, DEMO_SECRETS) as channel:
+            try:
+                channel.send(demo_message())
+            except ChannelError as exc:
+                print(f"[{name}] failed: {exc}", flush=True)
+
+
 def _ephemeral(emulator: Emulator) -> Emulator:
     emulator.port = 0
     return emulator
@@ -527,15 +570,24 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run the channel API emulators for a demo.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--base-port", type=int, default=8350)
+    parser.add_argument(
+        "--once", action="store_true",
+        help="send one demo incident through each channel, print what arrived, exit",
+    )
     args = parser.parse_args(argv)
-    emulators = demo_emulators(args.host, args.base_port)
+    emulators = demo_emulators(args.host, None if args.once else args.base_port)
     for name, emulator in emulators.items():
         emulator.start()
         print(f"{name:9} {emulator.url}", flush=True)
-    for secret, value in DEMO_SECRETS.items():
-        print(f"export HOTLINE_OPS_SECRET_{secret.upper()}={value}", flush=True)
+    if not args.once:
+        for secret, value in DEMO_SECRETS.items():
+            print(f"export HOTLINE_OPS_SECRET_{secret.upper()}={value}", flush=True)
     stop = threading.Event()
     try:
+        if args.once:
+            send_demo(emulators)
+            _print_new(emulators, dict.fromkeys(emulators, 0))
+            return
         _report_until(stop, emulators)
     except KeyboardInterrupt:
         pass
@@ -547,12 +599,16 @@ def main(argv: list[str] | None = None) -> None:
 def _report_until(stop: threading.Event, emulators: dict[str, Emulator]) -> None:
     seen = dict.fromkeys(emulators, 0)
     while not stop.wait(0.5):
-        for name, emulator in emulators.items():
-            with emulator.lock:
-                new = emulator.accepted[seen[name] :]
-                seen[name] = len(emulator.accepted)
-            for item in new:
-                print(f"[{name}] {json.dumps(item, ensure_ascii=False)}", flush=True)
+        _print_new(emulators, seen)
+
+
+def _print_new(emulators: dict[str, Emulator], seen: dict[str, int]) -> None:
+    for name, emulator in emulators.items():
+        with emulator.lock:
+            new = emulator.accepted[seen[name] :]
+            seen[name] = len(emulator.accepted)
+        for item in new:
+            print(f"[{name}] {json.dumps(item, ensure_ascii=False)}", flush=True)
 
 
 if __name__ == "__main__":

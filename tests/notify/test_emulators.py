@@ -18,6 +18,7 @@ from hotline_ops.notify.emulators import (
     RateWindow,
     WeComRobotEmulator,
     demo_emulators,
+    send_demo,
 )
 from tests.conftest import ROOT, T0
 from tests.notify.samples import incident
@@ -125,3 +126,12 @@ def test_it_refuses_markdown_over_4096_bytes_like_wecom() -> None:
         body = {"msgtype": "markdown", "markdown": {"content": "字" * 1366}}  # 4098 bytes
         answer = httpx.post(url, json=body).json()
     assert answer == {"errcode": 40058, "errmsg": "markdown.content exceed max length 4096"}
+
+
+def test_it_sends_the_demo_incident_through_a_channel_to_each_emulator(
+    emulators: dict[str, Emulator],
+) -> None:
+    send_demo(emulators)
+    assert [(name, len(e.accepted)) for name, e in emulators.items()] == [
+        ("wecom", 1), ("dingtalk", 1), ("sms", 1), ("aliyun", 1), ("voice", 1)
+    ]
