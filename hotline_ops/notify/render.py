@@ -69,6 +69,7 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["plain"] = plain
+    env.filters["unsigned"] = unsigned
     return env
 
 
@@ -86,6 +87,12 @@ def check_timezone(value: str) -> str:
     except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
         raise ValueError(f"unknown time zone '{value}'") from None
     return value
+
+
+def unsigned(text: str) -> str:
+    """【】 turned into []: in an SMS, 【…】 is the sender's signature, and a second one gets
+    the message refused by carriers as a forged signature."""
+    return text.replace("【", "[").replace("】", "]")
 
 
 def template_name(kind: str, lang: str, ext: str) -> str:

@@ -48,13 +48,13 @@ class WeComChannel(HttpChannel):
     def payload(self, message: Message) -> dict[str, Any]:
         """The JSON body for ``message`` (public: tests and ``notify test`` show it)."""
         recipient = message.recipient
-        if recipient is not None and recipient.wecom_id and self.params.msgtype == "markdown":
-            return self._markdown(message, (f"<@{recipient.wecom_id}>",))
-        if recipient is not None and recipient.phone:
-            return self._text(message, [recipient.phone])
-        if self.params.msgtype == "text":
-            return self._text(message, [])
-        return self._markdown(message, ())
+        user_id = recipient.wecom_id if recipient else None
+        phone = recipient.phone if recipient else None
+        if self.params.msgtype == "markdown" and user_id:
+            return self._markdown(message, (f"<@{user_id}>",))
+        if self.params.msgtype == "markdown" and not phone:
+            return self._markdown(message, ())
+        return self._text(message, [user_id] if user_id else [], [phone] if phone else [])
 
     def _markdown(self, message: Message, mentions: tuple[str, ...]) -> dict[str, Any]:
         ctx = self._context(message, mentions)
@@ -62,11 +62,13 @@ class WeComChannel(HttpChannel):
         content = render.render_fitted(name, ctx, MARKDOWN_MAX_BYTES, render.utf8_bytes)
         return {"msgtype": "markdown", "markdown": {"content": content}}
 
-    def _text(self, message: Message, mobiles: list[str]) -> dict[str, Any]:
+    def _text(self, message: Message, user_ids: list[str], mobiles: list[str]) -> dict[str, Any]:
         ctx = self._context(message, ())
         name = render.template_name("wecom", self.params.lang, "txt")
         content = render.render_fitted(name, ctx, TEXT_MAX_BYTES, render.utf8_bytes)
         text: dict[str, Any] = {"content": content}
+        if user_ids:
+            text["mentioned_list"] = user_ids
         if mobiles:
             text["mentioned_mobile_list"] = mobiles
         return {"msgtype": "text", "text": text}

@@ -81,7 +81,7 @@ def test_it_counts_segments_like_a_carrier(length: int, segments: int) -> None:
 
 def test_it_writes_the_incident_as_one_line_of_sms(gateway: GatewayEmulator) -> None:
     assert _http(gateway).text(incident()) == (
-        "【梧州12345·一级故障】12345 呼入中继中断 事件编号：#7；故障等级：一级（重大故障）；"
+        "[梧州12345·一级故障]12345 呼入中继中断 事件编号：#7；故障等级：一级（重大故障）；"
         "监测对象：trunk/unicom-sip-1；发生时间：2026-11-28 10:00:00；合同时限：；"
         "- 响应（M2.3a）：2026-11-28 10:30:00 前 确认：https://ops.example.org/ack/7/3f9a"
     )
@@ -98,6 +98,11 @@ def test_it_keeps_a_long_title_within_3_segments_with_the_signature(
 def test_it_cuts_a_long_title_cleanly_and_keeps_the_ack_link(gateway: GatewayEmulator) -> None:
     text = _http(gateway).text(long_title())
     assert text.endswith("… 确认：https://ops.example.org/ack/7/3f9a")
+
+
+def test_it_leaves_the_signature_brackets_to_the_signature(gateway: GatewayEmulator) -> None:
+    text = _http(gateway).text(incident())
+    assert "【" not in text and "】" not in text
 
 
 def test_it_keeps_one_segment_when_configured(gateway: GatewayEmulator) -> None:

@@ -71,7 +71,7 @@ def test_it_cuts_the_body_before_the_subject() -> None:
     ctx = render.context(incident())
     text = render.render_fitted("notify/sms.zh-CN.txt.j2", ctx, 70)
     assert text == (
-        "【梧州12345·一级故障】12345 呼入中继中断 事件编号… 确认：https://ops.example.org/ack/7/3f9a"
+        "[梧州12345·一级故障]12345 呼入中继中断 事件编号… 确认：https://ops.example.org/ack/7/3f9a"
     )
     assert len(text) == 70
 
@@ -79,7 +79,7 @@ def test_it_cuts_the_body_before_the_subject() -> None:
 def test_it_cuts_the_subject_when_the_body_is_gone_and_it_still_does_not_fit() -> None:
     ctx = render.context(incident())
     text = render.render_fitted("notify/sms.zh-CN.txt.j2", ctx, 60)
-    assert text == "【梧州12345·一级故障】12345 呼… 确认：https://ops.example.org/ack/7/3f9a"
+    assert text == "[梧州12345·一级故障]12345 呼… 确认：https://ops.example.org/ack/7/3f9a"
     assert len(text) == 60
 
 

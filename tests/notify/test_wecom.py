@@ -188,3 +188,20 @@ def test_it_rejects_an_unknown_msgtype() -> None:
 
 def test_it_declares_20_a_minute_and_needs_no_address() -> None:
     assert (WeComChannel.rate_limit, WeComChannel.requires) == ((20, 60.0), None)
+
+
+def test_it_mentions_both_ids_in_a_text_robot(robot: WeComRobotEmulator) -> None:
+    person = Recipient("张伟", phone="13877400001", wecom_id="ZhangWei")
+    with _channel(robot, msgtype="text") as channel:
+        channel.send(incident(person))
+    text = robot.accepted[0]["text"]
+    assert (text["mentioned_list"], text["mentioned_mobile_list"]) == (
+        ["ZhangWei"],
+        ["13877400001"],
+    )
+
+
+def test_it_sends_a_text_robot_announcement_without_mentions(robot: WeComRobotEmulator) -> None:
+    with _channel(robot, msgtype="text") as channel:
+        channel.send(incident(None))
+    assert set(robot.accepted[0]["text"]) == {"content"}
