@@ -16,6 +16,9 @@ from hotline_ops.errors import ChannelError
 from hotline_ops.notify import render
 from hotline_ops.notify.base import Channel
 
+# The generic gateway contract's answer codes (docs/channels.md).
+GATEWAY_OK = 0
+GATEWAY_RATE_LIMITED = 1002
 # Statuses that say "try again later" even though they are 4xx.
 RETRYABLE_4XX = frozenset({408, 425, 429})
 BODY_EXCERPT = 200
@@ -120,6 +123,34 @@ class HttpChannel(Channel):
             raise ChannelError(self.mask(text), permanent=False)
         return body
 
+    def _gateway_call(
+        self, url: str, token: str | None, body: dict[str, Any], dedup_key: str
+    ) -> dict[str, Any]:
+        """One call under the generic gateway contract that SMS and voice providers share
+        (docs/channels.md): JSON in, ``{"code": 0, "message": "ok"}`` out."""
+        # Lets the gateway drop a redelivery after a crash: at-least-once + dedup.
+        headers = {"Idempotency-Key": header_safe(dedup_key)}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        response = self._request("POST", url, json=body, headers=headers)
+        answer = _json_or_none(response)
+        if answer is None:
+            if response.is_error:
+                raise self._status_error(response)
+            text = f"{self.kind} gateway answered non-JSON: {self._excerpt(response.text)}"
+            raise ChannelError(self.mask(text), permanent=False)
+        code = answer.get("code")
+        if response.is_success and code == GATEWAY_OK:
+            return answer
+        text = f"{self.kind} gateway HTTP {response.status_code} code {code}: "
+        text += str(answer.get("message", ""))
+        if code == GATEWAY_RATE_LIMITED or response.status_code == 429:
+            retry = answer.get("retry_after")
+            wait = float(retry) if isinstance(retry, int | float) else _retry_after(response)
+            raise ChannelError(self.mask(text), permanent=False, retry_after=wait)
+        # Only the gateway's own trouble (5xx) may pass by itself; a refused number or text won't.
+        raise ChannelError(self.mask(text), permanent=response.status_code < 500)
+
     def _fail(self, text: str, *, permanent: bool, retry_after: float | None = None) -> None:
         raise ChannelError(self.mask(text), permanent=permanent, retry_after=retry_after)
 
@@ -150,41 +181,6 @@ def _retry_after(response: httpx.Response) -> float | None:
         return max(0.0, float(raw)) if raw else None
     except ValueError:
         return None
-
-
-# The generic gateway contract (docs/channels.md): JSON in, {"code": 0, "message": "ok"} out.
-GATEWAY_OK = 0
-GATEWAY_RATE_LIMITED = 1002
-
-
-class GatewayMixin:
-    """SMS and voice "generic HTTP gateway" providers speak the same small JSON contract."""
-
-    def _gateway_call(
-        self: Any, url: str, token: str | None, body: dict[str, Any], dedup_key: str
-    ) -> dict[str, Any]:
-        # Lets the gateway drop a redelivery after a crash: at-least-once + dedup.
-        headers = {"Idempotency-Key": header_safe(dedup_key)}
-        if token is not None:
-            headers["Authorization"] = f"Bearer {token}"
-        response = self._request("POST", url, json=body, headers=headers)
-        answer = _json_or_none(response)
-        if answer is None:
-            raise self._status_error(response) if response.is_error else ChannelError(
-                self.mask(f"{self.kind} gateway answered non-JSON: {self._excerpt(response.text)}"),
-                permanent=False,
-            )
-        code = answer.get("code")
-        if response.is_success and code == GATEWAY_OK:
-            return answer
-        text = f"{self.kind} gateway HTTP {response.status_code} code {code}: "
-        text += str(answer.get("message", ""))
-        if code == GATEWAY_RATE_LIMITED or response.status_code == 429:
-            retry = answer.get("retry_after")
-            wait = float(retry) if isinstance(retry, int | float) else _retry_after(response)
-            raise ChannelError(self.mask(text), permanent=False, retry_after=wait)
-        # Only the gateway's own trouble (5xx) may pass by itself; a refused number or text won't.
-        raise ChannelError(self.mask(text), permanent=response.status_code < 500)
 
 
 def _json_or_none(response: httpx.Response) -> dict[str, Any] | None:

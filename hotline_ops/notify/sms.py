@@ -23,7 +23,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from hotline_ops.errors import ChannelError
 from hotline_ops.notify import render
 from hotline_ops.notify._http import (
-    GatewayMixin,
     HttpChannel,
     check_http_url,
     without_union_tags,
@@ -110,7 +109,7 @@ def aliyun_signature(secret: str, method: str, params: dict[str, str]) -> str:
     return base64.b64encode(digest).decode()
 
 
-class SmsChannel(GatewayMixin, HttpChannel):
+class SmsChannel(HttpChannel):
     kind = "sms"
     requires = "phone"
     rate_limit = None  # providers limit per phone number, not per channel
@@ -162,9 +161,14 @@ class SmsChannel(GatewayMixin, HttpChannel):
 
     # --- Alibaba Cloud SendSms -----------------------------------------------------------
 
-    def template_param(self, message: Message) -> dict[str, str]:
+    def _aliyun(self) -> AliyunParams:
         provider = self.params.provider
-        assert isinstance(provider, AliyunParams)
+        if not isinstance(provider, AliyunParams):
+            raise TypeError(f"channel '{self.name}' does not use the aliyun provider")
+        return provider
+
+    def template_param(self, message: Message) -> dict[str, str]:
+        provider = self._aliyun()
         ctx = render.context(message, lang=self.params.lang, tz=self.params.timezone)
         ctx["text"] = self.text(message)
         values = {var: ctx[source] for var, source in provider.template_params.items()}
@@ -175,8 +179,7 @@ class SmsChannel(GatewayMixin, HttpChannel):
 
     def aliyun_params(self, message: Message, phone: str) -> dict[str, str]:
         """The signed form of one SendSms call (public so the emulator test can check it)."""
-        provider = self.params.provider
-        assert isinstance(provider, AliyunParams)
+        provider = self._aliyun()
         params = {
             "AccessKeyId": self._ak_id or "",
             "Action": "SendSms",

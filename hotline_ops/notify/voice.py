@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hotline_ops.notify import render
-from hotline_ops.notify._http import GatewayMixin, HttpChannel, check_http_url
+from hotline_ops.notify._http import HttpChannel, check_http_url
 from hotline_ops.notify.base import Message
 
 TTS_MAX_CHARS = 200
@@ -40,7 +40,7 @@ class HttpCallParams(BaseModel):
 Provider = HttpCallParams
 
 
-class VoiceChannel(GatewayMixin, HttpChannel):
+class VoiceChannel(HttpChannel):
     kind = "voice"
     requires = "phone"
     rate_limit = None  # providers limit per called number
