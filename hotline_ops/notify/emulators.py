@@ -78,7 +78,8 @@ class RateWindow:
 @dataclass
 class Emulator:
     """One provider on one loopback port. ``accepted`` holds what the provider delivered;
-    ``requests`` every request, ``script`` canned answers served first (outage tests)."""
+    ``requests`` every request, ``script`` canned answers served first; ``outage()`` makes
+    it answer 503 for a while (the "channel down for 10 minutes" tests)."""
 
     host: str = "127.0.0.1"
     port: int = 0
@@ -86,6 +87,8 @@ class Emulator:
     accepted: list[dict[str, Any]] = field(default_factory=list)
     requests: list[Request] = field(default_factory=list)
     script: list[Answer] = field(default_factory=list)
+    # Until this clock time (epoch seconds) every request gets 503: a provider outage.
+    down_until: float | None = None
 
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
@@ -94,7 +97,8 @@ class Emulator:
 
     @property
     def url(self) -> str:
-        assert self._server is not None, "start() the emulator first"
+        if self._server is None:
+            raise RuntimeError("start() the emulator first")
         return f"http://{self.host}:{self._server.server_address[1]}"
 
     def start(self) -> Emulator:
@@ -128,7 +132,14 @@ class Emulator:
             self.requests.append(request)
             if self.script:
                 return self.script.pop(0)
+            if self.down_until is not None and self.now() < self.down_until:
+                return 503, {"error": "service unavailable"}, {}
             return self.handle(request)
+
+    def outage(self, seconds: float) -> None:
+        """Answer 503 to everything for ``seconds`` of the emulator's clock from now."""
+        with self.lock:
+            self.down_until = self.now() + seconds
 
     def handle(self, request: Request) -> Answer:
         raise NotImplementedError

@@ -135,3 +135,17 @@ def test_it_sends_the_demo_incident_through_a_channel_to_each_emulator(
     assert [(name, len(e.accepted)) for name, e in emulators.items()] == [
         ("wecom", 1), ("dingtalk", 1), ("sms", 1), ("aliyun", 1), ("voice", 1)
     ]
+
+
+def test_it_answers_503_during_an_outage_and_recovers_after_it() -> None:
+    clock = FixedClock(T0)
+    with WeComRobotEmulator(clock=clock, keys={"k"}) as robot:
+        url = f"{robot.url}/cgi-bin/webhook/send?key=k"
+        body = {"msgtype": "text", "text": {"content": "测试"}}
+        robot.outage(600)
+        statuses = [httpx.post(url, json=body).status_code]
+        clock.advance(599)
+        statuses.append(httpx.post(url, json=body).status_code)
+        clock.advance(1)
+        statuses.append(httpx.post(url, json=body).status_code)
+    assert (statuses, len(robot.accepted)) == ([503, 503, 200], 1)
