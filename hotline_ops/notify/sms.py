@@ -1,4 +1,4 @@
-"""SMS to the recipient's phone through a pluggable provider.
+"""SMS to the recipient's phone through a pluggable provider (also P8.2's timeout warnings).
 
 Providers: ``http`` (a generic JSON gateway, contract in docs/channels.md) and ``aliyun``
 (Alibaba Cloud ``SendSms``, RPC style, signature v1). The text is cut to at most
