@@ -66,10 +66,9 @@ class Inbox:
         if not self.data_reply.startswith("250"):
             return self.data_reply
         login = session.auth_data.login.decode() if session.auth_data else ""
-        self.mails.append(
-            Mail(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content or
-                 envelope.content, session.ssl is not None, login)
-        )
+        data = envelope.original_content or envelope.content
+        tls = session.ssl is not None
+        self.mails.append(Mail(envelope.mail_from, list(envelope.rcpt_tos), data, tls, login))
         return self.data_reply
 
 
