@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # Debian packages the test suite's real peers come from (see docs/testing.md).
 TEST_DEBS := postgresql sip-tester kamailio snmpd snmp openssh-server prometheus-blackbox-exporter prometheus prometheus-alertmanager
 
-.PHONY: run test lint venv install install-dev test-debs clean
+.PHONY: run test lint venv install install-dev test-debs clean emulators
 
 run: install
 	$(BIN)/hotline-ops init
@@ -44,3 +44,8 @@ test-debs:
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache *.egg-info
+
+# Local stand-ins for WeCom, DingTalk, SMS (gateway + Alibaba SendSms) and voice APIs, for
+# trying the example channels in incidents/channels.yaml (docs/channels.md).
+emulators: install
+	exec $(BIN)/python -m hotline_ops.notify.emulators

@@ -9,6 +9,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from hotline_ops.errors import ChannelError, ConfigError
+
 MASK = "***"
 
 
@@ -69,6 +71,12 @@ class Channel:
     """A configured destination. Subclasses set ``kind``, extend ``Params`` and implement send."""
 
     kind: ClassVar[str] = ""
+    # The Recipient field a person-addressed message needs ("phone", "email") or None when
+    # the channel also works without one (a group robot). The roster loader checks it so a
+    # person without a usable address is an error at load time, not at 3 a.m.
+    requires: ClassVar[str | None] = None
+    # (messages, seconds) the provider accepts per configured channel; the outbox paces by it.
+    rate_limit: ClassVar[tuple[int, float] | None] = None
 
     class Params(BaseModel):
         # A typo in a config key must fail loudly, not silently fall back to a default.
@@ -76,8 +84,53 @@ class Channel:
 
     def __init__(self, name: str, params: dict[str, Any], secrets: dict[str, str] | None = None):
         self.name = name
-        self.params = self.Params.model_validate(params)
+        self.params = self.validate_params(params)
         self._secrets = dict(secrets or {})
+
+    @classmethod
+    def validate_params(cls, params: dict[str, Any]) -> BaseModel:
+        """``Params`` from config; pydantic.ValidationError propagates for the caller to locate."""
+        return cls.Params.model_validate(params)
+
+    @classmethod
+    def address_problem(cls, recipient: Recipient | None) -> str | None:
+        """Why ``recipient`` cannot be reached on this kind of channel, or None when it can."""
+        if cls.requires is None:
+            return None
+        if recipient is None or not getattr(recipient, cls.requires):
+            return f"{cls.kind} needs the recipient's {cls.requires}"
+        return None
+
+    def _named_secret(self, field: str, secret_name: str | None) -> str | None:
+        """The value of the secret a config field names; ConfigError when it is not defined."""
+        if secret_name is None:
+            return None
+        value = self._secrets.get(secret_name)
+        if not value:
+            raise ConfigError(
+                f"channel '{self.name}': {field} '{secret_name}' is not a defined secret"
+            )
+        if not value.isascii():
+            raise ConfigError(f"channel '{self.name}': secret '{secret_name}' must be ASCII")
+        return value
+
+    def _address(self, message: Message, field: str) -> str:
+        """The recipient's ``field`` (phone, email); a message without it can never go out."""
+        recipient = message.recipient
+        if recipient is None:
+            raise ChannelError(
+                f"channel '{self.name}' ({self.kind}): message has no recipient "
+                f"(needs recipient.{field})",
+                permanent=True,
+            )
+        value = getattr(recipient, field)
+        if not value:
+            raise ChannelError(
+                f"channel '{self.name}' ({self.kind}): recipient '{recipient.name}' "
+                f"has no {field} (needs recipient.{field})",
+                permanent=True,
+            )
+        return str(value)
 
     def send(self, message: Message) -> None:
         """Deliver once; raise ChannelError(permanent=...) on failure."""

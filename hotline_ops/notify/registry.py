@@ -11,6 +11,11 @@ from hotline_ops.notify.base import Channel
 # Dotted paths, imported on first use, so loading the registry does not pull in httpx.
 CHANNEL_KINDS: dict[str, str] = {
     "webhook": "hotline_ops.notify.webhook.WebhookChannel",
+    "wecom": "hotline_ops.notify.wecom.WeComChannel",
+    "dingtalk": "hotline_ops.notify.dingtalk.DingTalkChannel",
+    "sms": "hotline_ops.notify.sms.SmsChannel",
+    "voice": "hotline_ops.notify.voice.VoiceChannel",
+    "email": "hotline_ops.notify.email.EmailChannel",
     "fake": "hotline_ops.notify.fake.FakeChannel",
 }
 
@@ -24,6 +29,11 @@ def channel_class(kind: str) -> type[Channel]:
     module_name, _, attr = path.rpartition(".")
     cls: type[Channel] = getattr(importlib.import_module(module_name), attr)
     return cls
+
+
+def channel_requires(kind: str) -> str | None:
+    """The recipient field a person needs for ``kind`` (the roster loader checks it)."""
+    return channel_class(kind).requires
 
 
 def build_channel(

@@ -242,9 +242,10 @@ def test_it_names_file_line_and_field_of_a_bad_webhook_url(tmp_path: Path) -> No
 
 
 def test_it_names_an_unknown_channel_kind(tmp_path: Path) -> None:
-    path = channels_file(tmp_path, "channels:\n  ops:\n    kind: sms\n")
+    path = channels_file(tmp_path, "channels:\n  ops:\n    kind: pager\n")
     assert channels_error(path) == (
-        f"{path}:2: channels.ops: unknown channel kind 'sms' (known: fake, webhook)"
+        f"{path}:2: channels.ops: unknown channel kind 'pager' "
+        "(known: dingtalk, email, fake, sms, voice, webhook, wecom)"
     )
 
 
