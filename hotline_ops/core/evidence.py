@@ -60,10 +60,16 @@ def count_verdict(met: int, missed: int, what: str, evidence: list[str]) -> Verd
 
 
 def threshold_verdict(
-    value: float | None, limit: float, *, at_least: bool, shown: str, evidence: list[str]
+    value: float | None,
+    limit: float,
+    *,
+    at_least: bool,
+    shown: str,
+    evidence: list[str],
+    unmeasured: str = "—",
 ) -> Verdict:
     if value is None:
-        return Verdict(NO_EVIDENCE, "—", evidence)
+        return Verdict(NO_EVIDENCE, unmeasured, evidence)
     ok = value >= limit if at_least else value <= limit
     return Verdict(MET if ok else MISSED, shown, evidence)
 

@@ -24,7 +24,12 @@ INVENTORY = {
 }
 TARGETS = [
     {"name": "db-host", "kind": "fake", "labels": {"segment": "lan", "component": "host"}},
-    {"name": "ticket-api", "kind": "fake", "labels": {"segment": "platform"}},
+    {
+        "name": "ticket-api",
+        "kind": "ticket_service",
+        "base_url": "http://127.0.0.1:9",
+        "labels": {"segment": "platform"},
+    },
 ]
 
 
