@@ -115,7 +115,8 @@ def _transaction(smtp: smtplib.SMTP, sender: str, rcpts: list[str], msg: EmailMe
         code, reply = smtp.rcpt(rcpt)
         if code not in (250, 251):
             raise smtplib.SMTPRecipientsRefused({rcpt: (code, reply)})
-    code, reply = smtp.data(msg.as_bytes())
+    # data() sends bytes as they are: lines must already end in CRLF (RFC 5321).
+    code, reply = smtp.data(msg.as_bytes(policy=msg.policy.clone(linesep="\r\n")))
     if code != 250:
         raise smtplib.SMTPDataError(code, reply)
     return code, reply

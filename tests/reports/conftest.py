@@ -10,11 +10,11 @@ from tests.reports import fixture
 from tests.reports.make_examples import NOW
 
 
-def _year(tmp_path, clock, url: str | None, breach: bool = True):
+def _year(tmp_path, clock, url: str | None, breach: bool = True, env=None, **settings):
     tmp_path = tmp_path / ("breach" if breach else "no-breach")
-    env = {"HOTLINE_OPS_DATABASE_URL": url} if url else {}
+    env = {**(env or {}), **({"HOTLINE_OPS_DATABASE_URL": url} if url else {})}
     clock.set(fixture.local(2027, 1, 1))
-    app = build_app(load_settings(fixture.site(tmp_path), env=env), clock=clock)
+    app = build_app(load_settings(fixture.site(tmp_path, **settings), env=env), clock=clock)
     app.store.upgrade()
     fixture.fill(app, clock, breach=breach)
     clock.set(NOW)
