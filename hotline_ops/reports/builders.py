@@ -262,7 +262,17 @@ def _period_tables(m: dict) -> dict[str, dict]:
         "tickets": table("t_ticket_probes", TICKET_COLUMNS, m["tickets"]["probes"]),
         "hosts": table("t_hosts", HOST_COLUMNS, m["hosts"]),
         "platform": table("t_platform", PLATFORM_COLUMNS, m["platform"]),
+        # The PDF shows the lowest; the XLSX sheet above carries every target.
+        "platform_worst": table("t_platform_worst", PLATFORM_COLUMNS, _lowest(m["platform"])),
     }
+
+
+PDF_PLATFORM_ROWS = 20
+
+
+def _lowest(rows: list[dict]) -> list[dict]:
+    known = [r for r in rows if r["availability"] is not None]
+    return sorted(known, key=lambda r: (r["availability"], r["target"]))[:PDF_PLATFORM_ROWS]
 
 
 def _daily_chart(app, session, names: list[str], metric: str, period: Period, title: str):

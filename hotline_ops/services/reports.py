@@ -23,10 +23,12 @@ from hotline_ops.reports import builders, mail, output, queries
 from hotline_ops.reports.acceptance import reports_dir
 from hotline_ops.reports.env import LANGS
 from hotline_ops.services import inspection, probing
+from hotline_ops.store.models import Incident
 from hotline_ops.store.reports import ReportRecord
 
 Progress = Callable[[str], None]
 STEPS = ("context", "html", "pdf", "xlsx", "files")
+REPORTED_LEVELS = (1, 2)  # an incident report for each level 1 and level 2 fault
 
 
 def parse_formats(text: str) -> list[str]:
@@ -250,12 +252,31 @@ def _body(app: Any, row: ReportRecord) -> str:
     return "\n".join(lines)
 
 
-def scheduled(app: Any, kind: str) -> ReportRecord:
+def scheduled(app: Any, kind: str) -> list[ReportRecord]:
     """A scheduled build: the last complete period of ``kind`` (acceptance: a draft of the
-    year just ended), all formats."""
+    year just ended), all formats. The daily run also reports every level 1/2 incident
+    resolved that day (M2.3) that has no report yet."""
     now = app.clock.now()
     period = periods.last_complete(kind, now, app.settings.tz)
-    return build(app, kind=kind, period=period.key, trigger="schedule")
+    built = [build(app, kind=kind, period=period.key, trigger="schedule")]
+    if kind == "daily":
+        for incident_id in incidents_to_report(app, period):
+            built.append(build(app, kind="incident", period=str(incident_id), trigger="schedule"))
+    return built
+
+
+def incidents_to_report(app: Any, day: periods.Period) -> list[int]:
+    with app.store.session() as session:
+        resolved = session.scalars(
+            select(Incident.id)
+            .where(Incident.level.in_(REPORTED_LEVELS), Incident.resolved_at >= day.start)
+            .where(Incident.resolved_at < day.end)
+            .order_by(Incident.id)
+        ).all()
+        done = set(
+            session.scalars(select(ReportRecord.period).where(ReportRecord.kind == "incident"))
+        )
+    return [i for i in resolved if str(i) not in done]
 
 
 def view(row: ReportRecord, tz: Any) -> dict:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+
 from hotline_ops.app import build_app
 from hotline_ops.settings import load_settings
-
 from tests.reports import fixture
 from tests.reports.make_examples import NOW
 

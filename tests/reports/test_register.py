@@ -119,3 +119,16 @@ def test_it_refuses_to_file_a_report_whose_file_changed(mail_app, smtp):
 def test_it_records_a_hand_delivery_without_mail(year_app):
     row = reports.file(year_app, report_id=monthly(year_app).id, receipt="纸质签收 张三")
     assert (row.filed_at, row.receipt) == (NOW, "纸质签收 张三")
+
+
+def test_it_schedules_the_last_complete_month(year_app, clock):
+    clock.set(fixture.local(2027, 4, 1, 9))
+    assert [(r.kind, r.period, r.trigger) for r in reports.scheduled(year_app, "monthly")] == [
+        ("monthly", "2027-03", "schedule")
+    ]
+
+
+def test_it_reports_each_level_1_and_2_incident_with_the_daily_run(year_app, clock):
+    clock.set(fixture.local(2027, 3, 21, 8, 30))  # incident 3 (L1) was resolved on 20 March
+    built = reports.scheduled(year_app, "daily")
+    assert [(r.kind, r.period) for r in built] == [("daily", "2027-03-20"), ("incident", "3")]
