@@ -6,10 +6,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages the test suite's real peers come from (see docs/testing.md).
 TEST_DEBS := postgresql sip-tester kamailio snmpd snmp openssh-server prometheus-blackbox-exporter prometheus prometheus-alertmanager
+# Reports (PDF via WeasyPrint with Chinese fonts) need these to run; poppler-utils checks PDFs.
+RUN_DEBS := fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
+TEST_DEBS += $(RUN_DEBS) poppler-utils
 
 .PHONY: run test lint venv install install-dev test-debs clean emulators
 
 run: install
+	scripts/ensure-debs $(RUN_DEBS)
 	$(BIN)/hotline-ops init
 	exec $(BIN)/hotline-ops serve
 

@@ -17,9 +17,18 @@ from apscheduler.triggers.cron import CronTrigger
 
 from hotline_ops.engine import ProbeEngine
 from hotline_ops.services import alerts, inspection, outbox, probing, timers, watchdog
+from hotline_ops.services import reports as report_service
 
 log = logging.getLogger(__name__)
 LOOPS = ("timers", "outbox", "rollups", "alerts")
+# Daily report after the 08:00 inspection; monthly on the 1st; quarterly in the quarter's
+# first week; a draft of the acceptance pack on 2 January (C1: acceptance before 15 January).
+REPORT_SCHEDULE = {
+    "daily": {"hour": 8, "minute": 30},
+    "monthly": {"day": 1, "hour": 9, "minute": 0},
+    "quarterly": {"month": "1,4,7,10", "day": 3, "hour": 9, "minute": 30},
+    "acceptance": {"month": 1, "day": 2, "hour": 10, "minute": 0},
+}
 
 
 class Daemon:
@@ -56,6 +65,7 @@ class Daemon:
         self._add_loop("alerts", alerts.expire_stale, 5)
         self._add_inspection()
         self._add_heartbeat()
+        self._add_reports()
         self.scheduler.start()
         log.info(
             "daemon started: %d targets, timer poll %.1fs, outbox poll %.1fs",
@@ -116,6 +126,26 @@ class Daemon:
             await inspection.inspect_lines(self.app, self.recorder, trigger="schedule")
         except Exception:
             log.exception("scheduled line inspection failed")
+
+    def _add_reports(self) -> None:
+        """Report builds (M1.2, M2.2a/b, C1), site time: they land in the register for review
+        and filing (`report file`). A missed run still happens within 6 h of coming back."""
+        for kind, cron in REPORT_SCHEDULE.items():
+            self.scheduler.add_job(
+                self._report,
+                CronTrigger(**cron, timezone=self.app.settings.tz),
+                args=[kind],
+                id=f"report-{kind}",
+                coalesce=True,
+                max_instances=1,
+                misfire_grace_time=6 * 3600,
+            )
+
+    async def _report(self, kind: str) -> None:
+        try:
+            await asyncio.to_thread(report_service.scheduled, self.app, kind)
+        except Exception:
+            log.exception("scheduled %s report failed", kind)
 
     async def _guarded(self, name: str, func: Any) -> None:
         """An APScheduler job: one tick; cancelled at shutdown, it ends quietly (APScheduler

@@ -79,5 +79,14 @@ def _register() -> None:
 _register()
 
 
+def _register_reports() -> None:
+    from hotline_ops.cli import report
+
+    cli.add_command(report.report)
+
+
+_register_reports()
+
+
 def main() -> None:
     sys.exit(cli.main(prog_name="hotline-ops"))

@@ -233,3 +233,4 @@ class Silence(Base):
     expired_at: Mapped[datetime | None]
 
 from hotline_ops.store import routing as _routing  # noqa: E402,F401  (Alembic sees it)
+from hotline_ops.store import reports as _reports  # noqa: E402, F401  (report register)
