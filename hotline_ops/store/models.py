@@ -153,7 +153,8 @@ class Deadline(Base):
     __tablename__ = "deadlines"
     __table_args__ = (Index("ix_deadlines_pending", "fired_at", "met_at", "due_at"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    # NULL for a ticket's deadline (ticket_id set instead; migration 0008).
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
     kind: Mapped[str] = mapped_column(String(40))
     clause: Mapped[str] = mapped_column(String(20))
     due_at: Mapped[datetime]
@@ -165,6 +166,7 @@ class Deadline(Base):
     fraction: Mapped[float | None] = mapped_column(Float)
     step: Mapped[int | None] = mapped_column(Integer)
     cancelled_at: Mapped[datetime | None]
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
 
 
 class OutboxMessage(Base):
@@ -222,3 +224,6 @@ class Silence(Base):
     comment: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime]
     expired_at: Mapped[datetime | None]
+
+
+from hotline_ops.store import tickets as _tickets  # noqa: E402, F401  (ticket tables)
