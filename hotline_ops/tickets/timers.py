@@ -140,7 +140,8 @@ def fire(session: Session, app: Any, deadline: Deadline, now: datetime) -> None:
     ticket = session.get(Ticket, deadline.ticket_id, with_for_update=True)
     if ticket is None or ticket.status in rules.TERMINAL:
         return
-    label, local = LABELS[deadline.kind], deadline.due_at.astimezone(app.settings.tz)
+    label = LABELS[deadline.kind]
+    local = _breach_due(session, deadline).astimezone(app.settings.tz)
     if deadline.purpose == REDIAL:
         text = f"工单{ticket.number}回访未接通，请重拨（P7.3）"
     elif deadline.purpose == WARNING:
@@ -161,6 +162,20 @@ def fire(session: Session, app: Any, deadline: Deadline, now: datetime) -> None:
         data={"kind": "sms", "ticket": ticket.number, "deadline": deadline.kind,
               "purpose": deadline.purpose, "due_at": deadline.due_at.isoformat()},
     )  # fmt: skip
+
+
+def _breach_due(session: Session, deadline: Deadline) -> datetime:
+    """A warning names the deadline it warns of, not its own due time."""
+    if deadline.purpose != WARNING:
+        return deadline.due_at
+    due = session.scalar(
+        select(Deadline.due_at)
+        .where(Deadline.ticket_id == deadline.ticket_id, Deadline.kind == deadline.kind)
+        .where(Deadline.purpose == BREACH, Deadline.due_at > deadline.due_at)
+        .order_by(Deadline.due_at)
+        .limit(1)
+    )
+    return due or deadline.due_at
 
 
 def _popup(session: Session, ticket: Ticket, now: datetime, kind: str, text: str) -> None:
