@@ -12,8 +12,18 @@ READ, CREATE, ATTACH, KPI, CDR = "read", "create", "attach", "kpi", "cdr"
 
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
     "seat_agent": frozenset(
-        {READ, CREATE, ATTACH, "accept", "close", "evaluate", "callback", "callback_missed",
-         "archive", "merge"}
+        {
+            READ,
+            CREATE,
+            ATTACH,
+            "accept",
+            "close",
+            "evaluate",
+            "callback",
+            "callback_missed",
+            "archive",
+            "merge",
+        }
     ),
     "dispatcher": frozenset(
         {READ, "dispatch", "redispatch", "objection_approve", "objection_reject", "merge"}
@@ -25,7 +35,7 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
     "supervisor": frozenset({READ, KPI, "supervise"}),
     "om_engineer": frozenset({READ, KPI, CDR}),
     "auditor": frozenset({READ, KPI}),
-}  # fmt: skip
+}
 ALL = frozenset().union(*ROLE_ACTIONS.values())
 ROLE_ACTIONS["admin"] = ALL
 ROLES = tuple(ROLE_ACTIONS)

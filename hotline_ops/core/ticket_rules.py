@@ -24,16 +24,36 @@ HANDLING, REVIEWING, REVIEWED, CLOSED = "handling", "reviewing", "reviewed", "cl
 EVALUATED, CALLED_BACK, ARCHIVED = "evaluated", "called_back", "archived"
 OBJECTED, MERGED = "objected", "merged"
 STATES = (
-    RECEIVED, ACCEPTED, DISPATCHED, SIGNED, HANDLING, REVIEWING, REVIEWED, CLOSED,
-    EVALUATED, CALLED_BACK, ARCHIVED, OBJECTED, MERGED,
-)  # fmt: skip
+    RECEIVED,
+    ACCEPTED,
+    DISPATCHED,
+    SIGNED,
+    HANDLING,
+    REVIEWING,
+    REVIEWED,
+    CLOSED,
+    EVALUATED,
+    CALLED_BACK,
+    ARCHIVED,
+    OBJECTED,
+    MERGED,
+)
 TERMINAL = frozenset({ARCHIVED, MERGED})
 LABELS_ZH = {
-    RECEIVED: "已登记", ACCEPTED: "已受理", DISPATCHED: "已派单", SIGNED: "已签收",
-    HANDLING: "办理中", REVIEWING: "审核中", REVIEWED: "审核通过", CLOSED: "已办结",
-    EVALUATED: "已评价", CALLED_BACK: "已回访", ARCHIVED: "已归档", OBJECTED: "退单审核中",
+    RECEIVED: "已登记",
+    ACCEPTED: "已受理",
+    DISPATCHED: "已派单",
+    SIGNED: "已签收",
+    HANDLING: "办理中",
+    REVIEWING: "审核中",
+    REVIEWED: "审核通过",
+    CLOSED: "已办结",
+    EVALUATED: "已评价",
+    CALLED_BACK: "已回访",
+    ARCHIVED: "已归档",
+    OBJECTED: "退单审核中",
     MERGED: "已并单",
-}  # fmt: skip
+}
 OPEN_WORK = frozenset({DISPATCHED, SIGNED, HANDLING})
 BEFORE_CLOSE = frozenset({RECEIVED, ACCEPTED, DISPATCHED, SIGNED, HANDLING, OBJECTED})
 
@@ -78,11 +98,12 @@ ACTIONS: dict[str, Action] = {
         # closing refused by the completeness check (counted by the P5.2 pass rate).
         _a("timer", "时限提醒", set(STATES) - TERMINAL, None),
         _a("close_check_failed", "办结检查未通过", {REVIEWED}, None),
+        _a("attach", "上传附件", set(STATES) - TERMINAL, None),
     )
 }
 
 
-INTERNAL = frozenset({"timer", "close_check_failed"})
+INTERNAL = frozenset({"timer", "close_check_failed", "attach"})
 
 
 @dataclass(frozen=True)

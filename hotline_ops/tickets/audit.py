@@ -28,8 +28,9 @@ def append(
     The ticket row is locked by the caller (``get_for_update``), so two writers can never
     chain onto the same head; the unique (ticket_id, seq) catches it if one ever did."""
     seq = ticket.events + 1
-    content = _content(ticket.id, seq, now, actor, action, ticket.status, to_state, reason,
-                       data or {})  # fmt: skip
+    content = _content(
+        ticket.id, seq, now, actor, action, ticket.status, to_state, reason, data or {}
+    )
     event = TicketEvent(
         ticket_id=ticket.id,
         seq=seq,
@@ -50,18 +51,41 @@ def append(
 
 
 def _content(
-    ticket_id: int, seq: int, at: datetime, actor: str, action: str, from_state: str,
-    to_state: str, reason: str, data: dict[str, Any],
-) -> dict[str, Any]:  # fmt: skip
+    ticket_id: int,
+    seq: int,
+    at: datetime,
+    actor: str,
+    action: str,
+    from_state: str,
+    to_state: str,
+    reason: str,
+    data: dict[str, Any],
+) -> dict[str, Any]:
     return {
-        "ticket": ticket_id, "seq": seq, "at": at.isoformat(), "actor": actor,
-        "action": action, "from": from_state, "to": to_state, "reason": reason, "data": data,
-    }  # fmt: skip
+        "ticket": ticket_id,
+        "seq": seq,
+        "at": at.isoformat(),
+        "actor": actor,
+        "action": action,
+        "from": from_state,
+        "to": to_state,
+        "reason": reason,
+        "data": data,
+    }
 
 
 def content_of(event: TicketEvent) -> dict[str, Any]:
-    return _content(event.ticket_id, event.seq, event.at, event.actor, event.action,
-                    event.from_state, event.to_state, event.reason, event.data)  # fmt: skip
+    return _content(
+        event.ticket_id,
+        event.seq,
+        event.at,
+        event.actor,
+        event.action,
+        event.from_state,
+        event.to_state,
+        event.reason,
+        event.data,
+    )
 
 
 def events_of(session: Session, ticket_id: int) -> list[TicketEvent]:

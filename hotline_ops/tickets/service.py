@@ -51,19 +51,36 @@ def create(app: Any, *, body: TicketIn, actor: str) -> Ticket:
             updated_at=now,
             last_hash=rules.GENESIS,
             events=0,
-            assist_units=[], review_passed=0, extension_pending=False, extension_days=0,
-            reply={}, returns=0, closing_failures=0, callback_attempts=0,
-        )  # fmt: skip
+            assist_units=[],
+            review_passed=0,
+            extension_pending=False,
+            extension_days=0,
+            reply={},
+            returns=0,
+            closing_failures=0,
+            callback_attempts=0,
+        )
         session.add(ticket)
         session.flush()
         ticket.number = f"{now.astimezone(app.settings.tz):%Y%m%d}{ticket.id:08d}"
-        audit.append(session, ticket, now=now, actor=actor, action="create",
-                     to_state=rules.RECEIVED, data={"channel": body.channel,
-                                                    "urgency": body.urgency})  # fmt: skip
+        audit.append(
+            session,
+            ticket,
+            now=now,
+            actor=actor,
+            action="create",
+            to_state=rules.RECEIVED,
+            data={"channel": body.channel, "urgency": body.urgency},
+        )
         if body.urgency == "urgent":
-            timers.plan_minutes(session, ticket, "first_response", now,
-                                content.deadlines.urgent_first_response,
-                                content.deadlines.warn_before)  # fmt: skip
+            timers.plan_minutes(
+                session,
+                ticket,
+                "first_response",
+                now,
+                content.deadlines.urgent_first_response,
+                content.deadlines.warn_before,
+            )
         return ticket
 
 
@@ -96,8 +113,16 @@ def act(app: Any, *, ticket_id: int, action: str, actor: str, body: ActionIn) ->
         if data is not None and "refused" in data:
             refused = data.pop("refused")
             action, target = "close_check_failed", ticket.status
-        audit.append(session, ticket, now=now, actor=actor, action=action, to_state=target,
-                     reason=body.reason, data=data or {})  # fmt: skip
+        audit.append(
+            session,
+            ticket,
+            now=now,
+            actor=actor,
+            action=action,
+            to_state=target,
+            reason=body.reason,
+            data=data or {},
+        )
         timers.meet(session, ticket, [k for a, k in timers.MET_BY.items() if a == action], now)
     if refused is not None:
         # The failed check is stored (it counts in the closing pass rate, P5.2); the
@@ -193,8 +218,7 @@ def _close(session: Session, app: Any, t: Ticket, body: ActionIn, now: datetime)
         missing = [f"reply (≥ {rule.min_reply_chars} characters)"]
     if missing:
         t.closing_failures += 1
-        return {"refused": f"reply: incomplete, missing {', '.join(missing)}",
-                "missing": missing}  # fmt: skip
+        return {"refused": f"reply: incomplete, missing {', '.join(missing)}", "missing": missing}
     cfg = app.ticket_content.deadlines
     t.closed_at = now
     limit = cfg.urgent_callback if t.urgency == "urgent" else cfg.callback
@@ -282,21 +306,36 @@ def _merge(session: Session, app: Any, t: Ticket, body: ActionIn, now: datetime)
 
 
 EFFECTS: dict[str, Effect] = {
-    "accept": _accept, "dispatch": _dispatch, "redispatch": _redispatch, "sign": _sign,
-    "respond": _respond, "submit": _submit, "approve": _approve, "reject": _reject,
-    "close": _close, "evaluate": _evaluate, "callback": _callback,
-    "callback_missed": _callback_missed, "archive": _archive, "object": _object,
-    "objection_approve": _objection_approve, "extend_request": _extend_request,
-    "extend_approve": _extend_approve, "extend_reject": _extend_reject,
-    "supervise": _supervise, "merge": _merge,
-}  # fmt: skip
+    "accept": _accept,
+    "dispatch": _dispatch,
+    "redispatch": _redispatch,
+    "sign": _sign,
+    "respond": _respond,
+    "submit": _submit,
+    "approve": _approve,
+    "reject": _reject,
+    "close": _close,
+    "evaluate": _evaluate,
+    "callback": _callback,
+    "callback_missed": _callback_missed,
+    "archive": _archive,
+    "object": _object,
+    "objection_approve": _objection_approve,
+    "extend_request": _extend_request,
+    "extend_approve": _extend_approve,
+    "extend_reject": _extend_reject,
+    "supervise": _supervise,
+    "merge": _merge,
+}
 
 
 # --- reading ---------------------------------------------------------------------------------
 
-OPEN = tuple(s for s in rules.STATES if s not in (rules.CLOSED, rules.EVALUATED,
-                                                  rules.CALLED_BACK, rules.ARCHIVED,
-                                                  rules.MERGED))  # fmt: skip
+OPEN = tuple(
+    s
+    for s in rules.STATES
+    if s not in (rules.CLOSED, rules.EVALUATED, rules.CALLED_BACK, rules.ARCHIVED, rules.MERGED)
+)
 
 
 def search(app: Any, *, query: SearchIn) -> tuple[list[Ticket], bool]:

@@ -39,8 +39,12 @@ LABELS = {
     "callback": "回访",
     "redial": "回访重拨",
 }
-MET_BY = {"dispatch": "dispatch", "respond": "first_response", "close": "complete",
-          "callback": "callback"}  # fmt: skip
+MET_BY = {
+    "dispatch": "dispatch",
+    "respond": "first_response",
+    "close": "complete",
+    "callback": "callback",
+}
 
 
 def plan(
@@ -50,22 +54,28 @@ def plan(
     span = (due - start).total_seconds()
     lead = warn_s if span >= 2 * warn_s else span / 2
     rows = [
-        Deadline(ticket_id=ticket.id, kind=kind, clause=CLAUSES[kind], due_at=due,
-                 purpose=BREACH),
-        Deadline(ticket_id=ticket.id, kind=kind, clause="P8.2",
-                 due_at=due - timedelta(seconds=lead), purpose=WARNING),
-    ]  # fmt: skip
+        Deadline(ticket_id=ticket.id, kind=kind, clause=CLAUSES[kind], due_at=due, purpose=BREACH),
+        Deadline(
+            ticket_id=ticket.id,
+            kind=kind,
+            clause="P8.2",
+            due_at=due - timedelta(seconds=lead),
+            purpose=WARNING,
+        ),
+    ]
     session.add_all(rows)
     return rows[0]
 
 
-def plan_minutes(session: Session, ticket: Ticket, kind: str, start: datetime, seconds: float,
-                 warn_s: float) -> Deadline:  # fmt: skip
+def plan_minutes(
+    session: Session, ticket: Ticket, kind: str, start: datetime, seconds: float, warn_s: float
+) -> Deadline:
     return plan(session, ticket, kind, start, start + timedelta(seconds=seconds), warn_s)
 
 
-def plan_complete(session: Session, app: Any, ticket: Ticket, start: datetime, days: int,
-                  now: datetime) -> datetime | None:  # fmt: skip
+def plan_complete(
+    session: Session, app: Any, ticket: Ticket, start: datetime, days: int, now: datetime
+) -> datetime | None:
     """The working-day handling deadline; a year without calendar data is refused with an
     alert (an incident and a popup), never guessed as Monday–Friday."""
     content = app.ticket_content
@@ -81,9 +91,16 @@ def plan_complete(session: Session, app: Any, ticket: Ticket, start: datetime, d
 def calendar_missing(
     session: Session, app: Any, ticket: Ticket, exc: NoCalendarData, now: datetime
 ) -> None:
-    audit.append(session, ticket, now=now, actor="timer", action="timer",
-                 to_state=ticket.status, reason=str(exc),
-                 data={"event": "calendar_missing", "year": exc.year})  # fmt: skip
+    audit.append(
+        session,
+        ticket,
+        now=now,
+        actor="timer",
+        action="timer",
+        to_state=ticket.status,
+        reason=str(exc),
+        data={"event": "calendar_missing", "year": exc.year},
+    )
     _popup(session, ticket, now, "calendar_missing", f"工单{ticket.number}无法计算办理时限：{exc}")
     incidents.open_incident(
         session,
@@ -120,9 +137,14 @@ def cancel(session: Session, ticket: Ticket, now: datetime, kinds: list[str] | N
 
 def schedule_redial(session: Session, ticket: Ticket, now: datetime, after_s: float) -> None:
     session.add(
-        Deadline(ticket_id=ticket.id, kind="redial", clause=CLAUSES["redial"],
-                 due_at=now + timedelta(seconds=after_s), purpose=REDIAL)
-    )  # fmt: skip
+        Deadline(
+            ticket_id=ticket.id,
+            kind="redial",
+            clause=CLAUSES["redial"],
+            due_at=now + timedelta(seconds=after_s),
+            purpose=REDIAL,
+        )
+    )
 
 
 def of_ticket(session: Session, ticket_id: int) -> list[Deadline]:
@@ -148,9 +170,16 @@ def fire(session: Session, app: Any, deadline: Deadline, now: datetime) -> None:
         text = f"工单{ticket.number}{label}时限将于{local:%m-%d %H:%M}到期，请及时处理（P8.2）"
     else:
         text = f"工单{ticket.number}{label}已超时（时限{local:%m-%d %H:%M}，{deadline.clause}）"
-    audit.append(session, ticket, now=now, actor="timer", action="timer", to_state=ticket.status,
-                 reason=text, data={"deadline_id": deadline.id, "kind": deadline.kind,
-                                    "purpose": deadline.purpose})  # fmt: skip
+    audit.append(
+        session,
+        ticket,
+        now=now,
+        actor="timer",
+        action="timer",
+        to_state=ticket.status,
+        reason=text,
+        data={"deadline_id": deadline.id, "kind": deadline.kind, "purpose": deadline.purpose},
+    )
     _popup(session, ticket, now, f"{deadline.purpose}:{deadline.kind}", text)
     outbox.enqueue(
         session,
@@ -159,9 +188,14 @@ def fire(session: Session, app: Any, deadline: Deadline, now: datetime) -> None:
         dedup_key=f"ticket:{ticket.id}:deadline:{deadline.id}",
         subject=text,
         text=text,
-        data={"kind": "sms", "ticket": ticket.number, "deadline": deadline.kind,
-              "purpose": deadline.purpose, "due_at": deadline.due_at.isoformat()},
-    )  # fmt: skip
+        data={
+            "kind": "sms",
+            "ticket": ticket.number,
+            "deadline": deadline.kind,
+            "purpose": deadline.purpose,
+            "due_at": deadline.due_at.isoformat(),
+        },
+    )
 
 
 def _breach_due(session: Session, deadline: Deadline) -> datetime:

@@ -28,9 +28,10 @@ def app(tmp_path, make_app):
 def _due(app, ticket_id, kind, purpose=timers.BREACH):
     with app.store.session() as session:
         return session.scalar(
-            select(Deadline.due_at).where(Deadline.ticket_id == ticket_id,
-                                          Deadline.kind == kind, Deadline.purpose == purpose)
-        )  # fmt: skip
+            select(Deadline.due_at).where(
+                Deadline.ticket_id == ticket_id, Deadline.kind == kind, Deadline.purpose == purpose
+            )
+        )
 
 
 def _accepted(app, clock, at, **fields):
@@ -138,7 +139,9 @@ def test_it_raises_an_alert_for_a_deadline_in_a_year_without_calendar_data(app, 
     with app.store.session() as session:
         incident = session.scalars(select(Incident)).one()
     assert (incident.dedup_key, incident.labels["year"]) == (
-        "tickets:calendar-missing:2027", "2027")  # fmt: skip
+        "tickets:calendar-missing:2027",
+        "2027",
+    )
 
 
 def test_it_leaves_the_deadline_unset_rather_than_guessing_weekdays(app, clock):

@@ -23,8 +23,9 @@ SATISFACTION = {"via": "ivr", "attitude": 3, "efficiency": 2, "result": 3}
 
 def _body(unit: str, into: int) -> ActionIn:
     """Every field any action needs, so refusals come from the state machine."""
-    return ActionIn(reason="测试", lead_unit=unit, days=3, into=into,
-                    satisfaction=SATISFACTION, **REPLY)  # fmt: skip
+    return ActionIn(
+        reason="测试", lead_unit=unit, days=3, into=into, satisfaction=SATISFACTION, **REPLY
+    )
 
 
 @given(st.lists(st.sampled_from(PUBLIC), max_size=60))
@@ -69,8 +70,9 @@ def test_it_keeps_state_legal_and_the_audit_trail_complete_over_random_steps(app
     for action, unit in steps:
         before = _snapshot(app, ticket.id)
         try:
-            service.act(app, ticket_id=ticket.id, action=action, actor="u",
-                        body=_body(unit, main.id))  # fmt: skip
+            service.act(
+                app, ticket_id=ticket.id, action=action, actor="u", body=_body(unit, main.id)
+            )
         except (IllegalTransition, BadRequest):
             assert _snapshot(app, ticket.id) == before  # refused: nothing stored
             continue
