@@ -69,6 +69,9 @@ def _register() -> None:
     cli.add_command(incident.incident)
     cli.add_command(inspect.inspect_)
     cli.add_command(silence.silence)
+    from hotline_ops.cli import ticket
+
+    cli.add_command(ticket.ticket)
 
 
 _register()

@@ -79,7 +79,8 @@ ACTIONS: dict[str, Action] = {
         _a("respond", "首次响应", {SIGNED}, HANDLING),  # P4.3
         _a("submit", "提交办结审核", {HANDLING}, REVIEWING),
         _a("approve", "审核通过", {REVIEWING}, None),  # the last level moves to REVIEWED
-        _a("reject", "审核退回", {REVIEWING}, HANDLING),
+        # Also after the review: a reply failing the completeness check goes back to the unit.
+        _a("reject", "审核退回", {REVIEWING, REVIEWED}, HANDLING),
         _a("close", "办结", {REVIEWED}, CLOSED),  # completeness check first (P5.2)
         _a("evaluate", "满意度评价", {CLOSED}, EVALUATED),  # P6
         _a("callback", "回访", {CLOSED, EVALUATED}, CALLED_BACK),  # P7.1

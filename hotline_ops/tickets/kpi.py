@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, select
 
 from hotline_ops.core import kpi as core
-from hotline_ops.store.models import Deadline
+from hotline_ops.store.models import Deadline, UTCDateTime
 from hotline_ops.store.tickets import CallRecord, Ticket
 from hotline_ops.tickets import timers
 
@@ -88,7 +88,7 @@ def _repeats(session: Any, p: core.Period) -> int:
     """Tickets whose caller had a ticket on the same 2-level subject within 30 days before."""
     window = timedelta(days=core.REPEAT_WINDOW_DAYS)
     prev = (
-        func.lag(Ticket.created_at)
+        func.lag(Ticket.created_at, type_=UTCDateTime())
         .over(
             partition_by=(Ticket.caller_number, func.substr(Ticket.category, 1, 4)),
             order_by=Ticket.created_at,
@@ -100,8 +100,8 @@ def _repeats(session: Any, p: core.Period) -> int:
         .where(Ticket.created_at >= p.start - window, Ticket.created_at < p.end)
         .subquery()
     )
-    # The window is compared in Python-free SQL by shifting the bound: prev ≥ at − 30 d is
-    # evaluated per row below with the dialect's datetime arithmetic avoided.
+    # The 30-day gap is compared here, not in SQL: datetime arithmetic differs between
+    # SQLite and PostgreSQL, and only this period's tickets with a predecessor come back.
     rows = session.execute(
         select(inner.c.at, inner.c.prev).where(inner.c.at >= p.start, inner.c.prev.is_not(None))
     ).all()

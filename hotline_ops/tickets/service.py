@@ -205,7 +205,7 @@ def _approve(session: Session, app: Any, t: Ticket, body: ActionIn, now: datetim
 
 def _reject(session: Session, app: Any, t: Ticket, body: ActionIn, now: datetime):
     _need(body, "reason")
-    node = t.review_chain[t.review_passed]
+    node = t.review_chain[min(t.review_passed, len(t.review_chain) - 1)]
     t.review_passed, t.returns = 0, t.returns + 1
     return {"level": t.review_passed + 1, "node": node}
 

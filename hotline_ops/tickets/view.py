@@ -77,7 +77,7 @@ def detail(app: Any, ticket_id: int, role: str = "cli") -> dict[str, Any]:
             "satisfaction": t.satisfaction,
             "extension_pending": t.extension_pending,
             "callback_attempts": t.callback_attempts,
-            "allowed": rules.allowed(t.status, _flow(t)),
+            "allowed": [a for a in rules.allowed(t.status, _flow(t)) if a not in rules.INTERNAL],
             "deadlines": [_deadline(d) for d in deadlines],
             "attachments": [attachment(a) for a in files],
             "earlier_tickets": [
