@@ -341,19 +341,21 @@ OPEN = tuple(
 def search(app: Any, *, query: SearchIn) -> tuple[list[Ticket], bool]:
     """Matching tickets, urgent open ones pinned on top (P4.2), newest first; and whether
     another page follows (no COUNT over millions of rows: one extra row is fetched)."""
-    now = app.clock.now()
-    where = _filters(query, now)
+    stmt = search_statement(query, app.clock.now())
+    with app.store.session() as session:
+        rows = list(session.scalars(stmt))
+    return rows[: query.per_page], len(rows) > query.per_page
+
+
+def search_statement(query: SearchIn, now: datetime) -> Any:
     pinned = ((Ticket.urgency == "urgent") & Ticket.status.in_(OPEN)).desc()
-    stmt = (
+    return (
         select(Ticket)
-        .where(*where)
+        .where(*_filters(query, now))
         .order_by(pinned, Ticket.id.desc())
         .offset((query.page - 1) * query.per_page)
         .limit(query.per_page + 1)
     )
-    with app.store.session() as session:
-        rows = list(session.scalars(stmt))
-    return rows[: query.per_page], len(rows) > query.per_page
 
 
 def _filters(query: SearchIn, now: datetime) -> list[Any]:
