@@ -29,7 +29,10 @@ def _due(app, ticket_id, kind, purpose=timers.BREACH):
     with app.store.session() as session:
         return session.scalar(
             select(Deadline.due_at).where(
-                Deadline.ticket_id == ticket_id, Deadline.kind == kind, Deadline.purpose == purpose
+                Deadline.ticket_id == ticket_id,
+                Deadline.kind == kind,
+                Deadline.purpose == purpose,
+                Deadline.cancelled_at.is_(None),
             )
         )
 

@@ -114,3 +114,50 @@ def test_it_refuses_editing_the_audit_trail(app):
             session.scalar(select(TicketEvent.actor).where(TicketEvent.ticket_id == ticket.id))
             == "seat-07"
         )
+
+
+def test_it_moves_the_handling_deadline_by_an_approved_extension(tmp_path, make_app, clock):
+    from datetime import UTC, datetime
+
+    from tests.tickets.test_deadlines import OCT8, _due
+
+    app = make_app(ticket_site(tmp_path / "x"))
+    clock.set(OCT8)
+    ticket = service.create(app, body=body(type="consultation", category="030101"), actor="s")
+    walk(
+        app,
+        ticket.id,
+        [
+            *HAPPY[:3],
+            ("extend_request", {"reason": "需现场勘查", "days": 2}),
+            ("extend_approve", {}),
+        ],
+    )
+    # Due end of Sat 10 Oct (make-up day); 2 more working days: Mon 12, Tue 13 Oct.
+    assert _due(app, ticket.id, "complete") == datetime(2026, 10, 13, 16, 0, tzinfo=UTC)
+
+
+def test_it_refuses_approving_an_extension_nobody_asked_for(app):
+    ticket = service.create(app, body=body(), actor="seat-07")
+    walk(app, ticket.id, HAPPY[:3])
+    with pytest.raises(IllegalTransition, match="no extension request is pending"):
+        walk(app, ticket.id, [("extend_approve", {})])
+
+
+def test_it_refuses_redispatching_to_the_same_unit(app):
+    ticket = service.create(app, body=body(), actor="seat-07")
+    walk(app, ticket.id, HAPPY[:2])
+    with pytest.raises(BadRequest, match="another unit"):
+        walk(app, ticket.id, [("redispatch", {"reason": "改派", "lead_unit": "wz-env"})])
+
+
+def test_it_redispatches_to_another_unit_keeping_the_old_one_in_the_trail(app):
+    ticket = service.create(app, body=body(), actor="seat-07")
+    walk(
+        app,
+        ticket.id,
+        [*HAPPY[:2], ("redispatch", {"reason": "职责调整", "lead_unit": "wz-housing"})],
+    )
+    with app.store.session() as session:
+        last = audit.events_of(session, ticket.id)[-1]
+    assert (last.data["from_unit"], last.data["lead_unit"]) == ("wz-env", "wz-housing")
