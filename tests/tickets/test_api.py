@@ -26,8 +26,8 @@ NEW = {
 
 
 @pytest.fixture
-def app(tmp_path, make_app):
-    return make_app(ticket_site(tmp_path / "site"))
+def app(tmp_path, make_app, store_url):
+    return make_app(ticket_site(tmp_path / "site"), store_url)
 
 
 @pytest.fixture

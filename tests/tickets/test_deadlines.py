@@ -21,8 +21,8 @@ DEC30 = datetime(2026, 12, 30, 2, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def app(tmp_path, make_app):
-    return make_app(ticket_site(tmp_path / "site"))
+def app(tmp_path, make_app, store_url):
+    return make_app(ticket_site(tmp_path / "site"), store_url)
 
 
 def _due(app, ticket_id, kind, purpose=timers.BREACH):

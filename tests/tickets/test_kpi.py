@@ -18,9 +18,9 @@ T = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def app(tmp_path, make_app, clock):
+def app(tmp_path, make_app, clock, store_url):
     clock.set(T)
-    return make_app(ticket_site(tmp_path / "site"))
+    return make_app(ticket_site(tmp_path / "site"), store_url)
 
 
 def test_it_cuts_a_month_in_the_site_time_zone():
