@@ -9,6 +9,7 @@ reads, admin does everything.
 from __future__ import annotations
 
 READ, CREATE, ATTACH, KPI, CDR = "read", "create", "attach", "kpi", "cdr"
+PROBE = "probe"  # the P9.1 synthetic transaction (create → query → close)
 
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
     "seat_agent": frozenset(
@@ -33,7 +34,7 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
         {READ, ATTACH, "sign", "respond", "submit", "object", "extend_request"}
     ),
     "supervisor": frozenset({READ, KPI, "supervise"}),
-    "om_engineer": frozenset({READ, KPI, CDR}),
+    "om_engineer": frozenset({READ, KPI, CDR, PROBE}),
     "auditor": frozenset({READ, KPI}),
 }
 ALL = frozenset().union(*ROLE_ACTIONS.values())

@@ -100,11 +100,13 @@ ACTIONS: dict[str, Action] = {
         _a("timer", "时限提醒", set(STATES) - TERMINAL, None),
         _a("close_check_failed", "办结检查未通过", {REVIEWED}, None),
         _a("attach", "上传附件", set(STATES) - TERMINAL, None),
+        # The P9.1 synthetic probe's ticket ends at once; only synthetic tickets may.
+        _a("synthetic_close", "探测工单关闭", set(STATES) - TERMINAL, ARCHIVED),
     )
 }
 
 
-INTERNAL = frozenset({"timer", "close_check_failed", "attach"})
+INTERNAL = frozenset({"timer", "close_check_failed", "attach", "synthetic_close"})
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,8 @@ class Ticket(Base):
     urgency: Mapped[str] = mapped_column(String(8), default="normal")
     tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
     confidential: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Made by the P9.1 probe: left out of searches and KPIs.
+    synthetic: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(16))
     lead_unit: Mapped[str | None] = mapped_column(String(100))
     assist_units: Mapped[list[Any]] = mapped_column(JSON, default=list)

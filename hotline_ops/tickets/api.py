@@ -21,7 +21,7 @@ from hotline_ops.errors import BadRequest
 from hotline_ops.services import auth
 from hotline_ops.services.auth import Denied
 from hotline_ops.tickets import attachments, cdr, kpi, service, tokens, view
-from hotline_ops.tickets.schemas import ActionIn, SearchIn, TicketIn
+from hotline_ops.tickets.schemas import ActionIn, SearchIn, SyntheticIn, TicketIn
 
 TicketId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
@@ -131,6 +131,20 @@ def _writing(routes: APIRouter, app: Any, require: Callable[[str], Any]) -> None
         """Intake from any channel (P1.1)."""
         ticket = service.create(app, body=body, actor=caller.name)
         return view.summary(ticket, caller.role)
+
+    @routes.post("/tickets/synthetic", status_code=201)
+    def create_synthetic(
+        body: SyntheticIn, caller: Annotated[Caller, require(roles.PROBE)]
+    ) -> dict[str, Any]:
+        """The P9.1 probe's ticket (``ticket_service`` probe): out of searches and KPIs."""
+        return view.summary(service.create_synthetic(app, body=body, actor=caller.name))
+
+    @routes.post("/tickets/{ticket_id}/synthetic-close")
+    def close_synthetic(
+        ticket_id: TicketId, caller: Annotated[Caller, require(roles.PROBE)]
+    ) -> dict[str, Any]:
+        """End a synthetic probe ticket (refused for any other ticket)."""
+        return view.summary(service.close_synthetic(app, ticket_id=ticket_id, actor=caller.name))
 
     @routes.put("/tickets/{ticket_id}/attachments/{name}", status_code=201)
     async def put_attachment(

@@ -42,7 +42,9 @@ def _calls(session: Any, p: core.Period) -> core.Calls:
 
 
 def _in(p: core.Period) -> Any:
-    return and_(Ticket.created_at >= p.start, Ticket.created_at < p.end)
+    return and_(
+        Ticket.created_at >= p.start, Ticket.created_at < p.end, Ticket.synthetic.is_(False)
+    )
 
 
 def _tickets(session: Any, p: core.Period) -> core.Tickets:

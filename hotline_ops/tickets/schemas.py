@@ -46,6 +46,16 @@ class TicketIn(_Body):
         return sorted(set(value))
 
 
+class SyntheticIn(BaseModel):
+    """What the ticket_service probe sends (hotline_ops/probes/ticket_service.py)."""
+
+    model_config = ConfigDict(extra="ignore")
+    channel: Channel = "web"
+    title: str = Field(min_length=1, max_length=200)
+    content: str = Field(min_length=1, max_length=2000)
+    synthetic: Literal[True]
+
+
 class Satisfaction(_Body):
     """P6.2: three dimensions (1 = 不满意 … 3 = 满意) plus custom items."""
 

@@ -22,7 +22,7 @@ from hotline_ops.core import ticket_rules as rules
 from hotline_ops.errors import BadRequest, IllegalTransition, NotFound
 from hotline_ops.store.tickets import Ticket
 from hotline_ops.tickets import audit, timers
-from hotline_ops.tickets.schemas import ActionIn, SearchIn, TicketIn
+from hotline_ops.tickets.schemas import ActionIn, SearchIn, SyntheticIn, TicketIn
 
 
 def caller_location(number: str) -> str:
@@ -34,7 +34,7 @@ def caller_location(number: str) -> str:
     return geocoder.description_for_number(parsed, "zh") or ""
 
 
-def create(app: Any, *, body: TicketIn, actor: str) -> Ticket:
+def create(app: Any, *, body: TicketIn, actor: str, synthetic: bool = False) -> Ticket:
     now = app.clock.now()
     content = app.ticket_content
     if content.catalogue.categories.get(body.category) is None:
@@ -45,6 +45,7 @@ def create(app: Any, *, body: TicketIn, actor: str) -> Ticket:
             **body.model_dump(),
             caller_location=caller_location(body.caller_number),
             status=rules.RECEIVED,
+            synthetic=synthetic,
             review_chain=content.review.chain_for(body.category),
             created_by=actor,
             created_at=now,
@@ -81,6 +82,36 @@ def create(app: Any, *, body: TicketIn, actor: str) -> Ticket:
                 content.deadlines.urgent_first_response,
                 content.deadlines.warn_before,
             )
+        return ticket
+
+
+SYNTHETIC = {
+    "caller_number": "00000000000",
+    "type": "consultation",
+    "category": "999999",
+    "district": "探测",
+}
+
+
+def create_synthetic(app: Any, *, body: SyntheticIn, actor: str) -> Ticket:
+    """P9.1 probe ticket: no deadlines, out of searches and KPIs, closed by the probe."""
+    fields = TicketIn(channel=body.channel, title=body.title, content=body.content, **SYNTHETIC)
+    ticket = create(app, body=fields, actor=actor, synthetic=True)
+    return ticket
+
+
+def close_synthetic(app: Any, *, ticket_id: int, actor: str) -> Ticket:
+    now = app.clock.now()
+    with app.store.session() as session:
+        ticket = get(session, ticket_id, lock=True)
+        if not ticket.synthetic:
+            raise IllegalTransition(f"ticket {ticket.number} is not a synthetic probe ticket")
+        target = rules.next_state(ticket.status, "synthetic_close")
+        ticket.archived_at = now
+        timers.cancel(session, ticket, now)
+        audit.append(
+            session, ticket, now=now, actor=actor, action="synthetic_close", to_state=target
+        )
         return ticket
 
 
@@ -359,7 +390,7 @@ def search_statement(query: SearchIn, now: datetime) -> Any:
 
 
 def _filters(query: SearchIn, now: datetime) -> list[Any]:
-    where: list[Any] = []
+    where: list[Any] = [Ticket.synthetic.is_(False)]
     if query.number:
         where.append(Ticket.number == query.number)
     if query.caller:

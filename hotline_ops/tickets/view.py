@@ -53,6 +53,7 @@ def summary(t: Ticket, role: str = "cli") -> dict[str, Any]:
         "community": t.community,
         "tags": t.tags,
         "confidential": t.confidential,
+        "synthetic": t.synthetic,
         "lead_unit": t.lead_unit,
         "assist_units": t.assist_units,
         "review": {"chain": t.review_chain, "passed": t.review_passed},

@@ -22,6 +22,8 @@ EXPECTED = {
     "POST /api/tickets": {SEAT},
     "PUT /api/tickets/{ticket_id}/attachments/{name}": {SEAT, UNIT},
     "POST /api/call-records": {OM},
+    "POST /api/tickets/synthetic": {OM},
+    ACT + "synthetic-close": {OM},
     ACT + "accept": {SEAT},
     ACT + "dispatch": {DISP},
     ACT + "redispatch": {DISP},

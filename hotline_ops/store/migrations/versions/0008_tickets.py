@@ -52,6 +52,7 @@ def _tickets() -> None:
         sa.Column("urgency", sa.String(8), nullable=False),
         sa.Column("tags", sa.JSON, nullable=False),
         sa.Column("confidential", sa.Boolean, nullable=False),
+        sa.Column("synthetic", sa.Boolean, nullable=False, server_default=sa.false()),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("lead_unit", sa.String(100)),
         sa.Column("assist_units", sa.JSON, nullable=False),
