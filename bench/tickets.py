@@ -32,7 +32,7 @@ from pathlib import Path
 
 import httpx
 import psutil
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -60,7 +60,9 @@ def site(folder: Path, url: str) -> Path:
 
     root = write_content(folder)
     shutil.copytree(ROOT / "tickets", folder / "tickets")
-    (folder / "env").write_text(url)
+    deadlines = folder / "tickets" / "deadlines.yaml"
+    text = deadlines.read_text(encoding="utf-8")
+    deadlines.write_text(text.replace("warning_channel: ops-webhook", "warning_channel: ops"))
     return root
 
 
@@ -272,6 +274,15 @@ def main() -> None:
     t0 = time.perf_counter()
     load(app, n)
     load_s = time.perf_counter() - t0
+    if args.pg_url:
+        # Rows were loaded with explicit ids: move the sequence past them.
+        with app.store.session() as session:
+            session.execute(
+                text(
+                    "SELECT setval(pg_get_serial_sequence('tickets', 'id'), "
+                    "(SELECT max(id) FROM tickets))"
+                )
+            )
     with app.store.session() as session:
         NUMBERS.extend(
             session.scalars(select(Ticket.number).where(Ticket.id % 97 == 0).limit(2000))

@@ -32,7 +32,8 @@ class App:
     def ticket_content(self) -> TicketContent:
         # Loaded on first use: only the ticket service needs tickets/ (raises ConfigError).
         if self._tickets is None:
-            self._tickets = load_tickets(self.settings.path(self.settings.paths.tickets))
+            folder = self.settings.path(self.settings.paths.tickets)
+            self._tickets = load_tickets(folder, channels=set(self.channels))
         return self._tickets
 
     @property

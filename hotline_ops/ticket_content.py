@@ -58,18 +58,19 @@ class Completeness(_Strict):
     required: list[str] = Field(default_factory=lambda: ["reply", "handler", "measures"])
 
 
+# P5.1: at least 2 review levels per chain.
+Chain = Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=2)]
+
+
 class Review(_Strict):
-    chains: dict[Code, list[str]]
+    chains: dict[Code, Chain]
     completeness: Completeness = Completeness()
 
     @field_validator("chains")
     @classmethod
-    def _two_levels(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+    def _default_chain(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
         if "*" not in value:
             raise ValueError("a default chain '*' is required")
-        for key, chain in value.items():
-            if len(chain) < 2:
-                raise ValueError(f"{key}: a review chain needs at least 2 levels (P5.1)")
         return value
 
     def chain_for(self, category: str) -> list[str]:
@@ -115,13 +116,19 @@ class TicketContent:
     calendar: WorkCalendar
 
 
-def load_tickets(folder: Path) -> TicketContent:
+def load_tickets(folder: Path, channels: set[str] | None = None) -> TicketContent:
     def doc(name: str) -> yamlfile.YamlDoc:
         return yamlfile.load(folder / name)
 
     catalogue = yamlfile.validate(Catalogue, doc("catalogue.yaml"))
     review = yamlfile.validate(Review, doc("review.yaml"))
-    deadlines = yamlfile.validate(Deadlines, doc("deadlines.yaml"))
+    deadlines_doc = doc("deadlines.yaml")
+    deadlines = yamlfile.validate(Deadlines, deadlines_doc)
+    if channels is not None and deadlines.warning_channel not in channels:
+        raise ConfigError(
+            f"{deadlines_doc.where(('warning_channel',))}: warning_channel: unknown channel "
+            f"'{deadlines.warning_channel}' (not in incidents/channels.yaml)"
+        )
     cal_doc = doc("calendar.yaml")
     calendar = build_calendar(yamlfile.validate(CalendarFile, cal_doc), cal_doc)
     for key in review.chains:

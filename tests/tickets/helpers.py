@@ -21,6 +21,10 @@ AFTER_HOLIDAY = datetime(2026, 10, 8, 2, 0, tzinfo=UTC)
 def ticket_site(folder: Path, **kwargs: Any) -> Path:
     root = write_content(folder, **kwargs)
     shutil.copytree(ROOT / "tickets", folder / "tickets")
+    # The test site's only channel is the fake "ops".
+    deadlines = folder / "tickets" / "deadlines.yaml"
+    text = deadlines.read_text(encoding="utf-8")
+    deadlines.write_text(text.replace("warning_channel: ops-webhook", "warning_channel: ops"))
     return root
 
 
