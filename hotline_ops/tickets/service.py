@@ -16,6 +16,7 @@ from typing import Any
 import phonenumbers
 from phonenumbers import geocoder
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hotline_ops.core import ticket_rules as rules
@@ -134,6 +135,21 @@ def act(app: Any, *, ticket_id: int, action: str, actor: str, body: ActionIn) ->
     if action in rules.INTERNAL or action not in rules.ACTIONS:
         raise IllegalTransition(f"action: '{action}' cannot be requested")
     now = app.clock.now()
+    try:
+        ticket, refused = _act(app, ticket_id, action, actor, body, now)
+    except IntegrityError as exc:
+        # Another step on this ticket took the same audit sequence number first.
+        raise IllegalTransition(f"ticket {ticket_id} changed meanwhile; reload and retry") from exc
+    if refused is not None:
+        # The failed check is stored (it counts in the closing pass rate, P5.2); the
+        # caller still gets an error naming what is missing.
+        raise BadRequest(refused)
+    return ticket
+
+
+def _act(
+    app: Any, ticket_id: int, action: str, actor: str, body: ActionIn, now: datetime
+) -> tuple[Ticket, str | None]:
     refused: str | None = None
     with app.store.session() as session:
         ticket = get(session, ticket_id, lock=True)
@@ -155,11 +171,7 @@ def act(app: Any, *, ticket_id: int, action: str, actor: str, body: ActionIn) ->
             data=data or {},
         )
         timers.meet(session, ticket, [k for a, k in timers.MET_BY.items() if a == action], now)
-    if refused is not None:
-        # The failed check is stored (it counts in the closing pass rate, P5.2); the
-        # caller still gets an error naming what is missing.
-        raise BadRequest(refused)
-    return ticket
+    return ticket, refused
 
 
 # --- effects: validate the step's fields, change the ticket, return the event's data -------
