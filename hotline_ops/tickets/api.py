@@ -161,9 +161,17 @@ def _writing(routes: APIRouter, app: Any, require: Callable[[str], Any]) -> None
                 status_code=413,
             )
         chunks = _sync_chunks(request)
-        row = await run_in_threadpool(
-            attachments.add, app, ticket_id=ticket_id, name=name, chunks=chunks, actor=caller.name
-        )
+        try:
+            row = await run_in_threadpool(
+                attachments.add,
+                app,
+                ticket_id=ticket_id,
+                name=name,
+                chunks=chunks,
+                actor=caller.name,
+            )
+        except attachments.TooLarge as exc:  # a chunked body with no Content-Length
+            return JSONResponse({"error": str(exc)}, status_code=413)
         return view.attachment(row)
 
     @routes.post("/call-records")

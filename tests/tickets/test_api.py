@@ -167,3 +167,15 @@ def test_it_serves_the_openapi_document_with_the_ticket_routes(api):
     client, _h = api
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/api/tickets", "/api/tickets/{ticket_id}/dispatch"} <= set(paths)
+
+
+def test_it_refuses_an_oversized_chunked_upload_with_413_and_leaves_nothing(app, api, monkeypatch):
+    client, h = api
+    ticket = _create(api)
+    monkeypatch.setattr(attachments, "MAX_BYTES", 1024)
+    chunks = iter([b"x" * 600, b"x" * 600])  # no Content-Length: sent chunked
+    answer = client.put(
+        f"/api/tickets/{ticket['id']}/attachments/big.bin", content=chunks, headers=h["seat_agent"]
+    )
+    folder = attachments.folder(app, ticket["id"])
+    assert (answer.status_code, list(folder.iterdir()) if folder.exists() else []) == (413, [])
