@@ -8,7 +8,6 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
-import chinese_calendar
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from hotline_ops import yamlfile
@@ -139,16 +138,22 @@ def load_tickets(folder: Path, channels: set[str] | None = None) -> TicketConten
 
 def library_years() -> range:
     """Years chinese-calendar has State Council data for (2004–2026 in 1.11)."""
+    import chinese_calendar  # only when the ticket content is first used
+
     years = sorted({d.year for d in chinese_calendar.holidays} | {d.year for d in _workdays()})
     return range(years[0], years[-1] + 1)
 
 
 def _workdays() -> dict[date, Any]:
+    import chinese_calendar
+
     return chinese_calendar.workdays
 
 
 def build_calendar(overrides: CalendarFile, doc: yamlfile.YamlDoc) -> WorkCalendar:
     """chinese-calendar's data, with the overrides file on top (it may add whole years)."""
+    import chinese_calendar
+
     known = library_years()
     off = {d for d in chinese_calendar.holidays if d.weekday() < 5}
     on = {d for d in _workdays() if d.weekday() >= 5}

@@ -13,8 +13,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-import phonenumbers
-from phonenumbers import geocoder
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -28,6 +26,11 @@ from hotline_ops.tickets.schemas import ActionIn, SearchIn, SyntheticIn, TicketI
 
 def caller_location(number: str) -> str:
     """P1.3: the caller's number location in Chinese (广西梧州市), '' when unknown."""
+    # Imported here: the geocoder's data takes ~0.3 s to import, which every CLI command
+    # and the server's start would otherwise pay.
+    import phonenumbers
+    from phonenumbers import geocoder
+
     try:
         parsed = phonenumbers.parse(number, "CN")
     except phonenumbers.NumberParseException:

@@ -66,7 +66,7 @@ def started(serve_site, tmp_path):
 
 def test_it_answers_healthz(started):
     body = started().wait_healthy()
-    assert (body["status"], body["site"], body["store_revision"]) == ("ok", "测试热线", "0003")
+    assert (body["status"], body["site"], body["store_revision"]) == ("ok", "测试热线", "0008")
 
 
 def test_it_exports_probe_up_for_each_target(started):
