@@ -98,6 +98,22 @@ class Deadlines(_Strict):
         return value
 
 
+class Callback(_Strict):
+    scripts: dict[str, Annotated[str, Field(min_length=1)]] = Field(min_length=1)
+
+    @field_validator("scripts")
+    @classmethod
+    def _default(cls, value: dict[str, str]) -> dict[str, str]:
+        if "default" not in value:
+            raise ValueError("a 'default' script is required")
+        for name, text in value.items():
+            try:
+                text.format(number="", title="")
+            except (KeyError, IndexError, ValueError) as exc:
+                raise ValueError(f"{name}: only {{number}} and {{title}} may be filled") from exc
+        return value
+
+
 class YearOverride(_Strict):
     holidays: list[date] = Field(default_factory=list)
     workdays: list[date] = Field(default_factory=list)
@@ -113,6 +129,7 @@ class TicketContent:
     review: Review
     deadlines: Deadlines
     calendar: WorkCalendar
+    callback: Callback
 
 
 def load_tickets(folder: Path, channels: set[str] | None = None) -> TicketContent:
@@ -133,7 +150,8 @@ def load_tickets(folder: Path, channels: set[str] | None = None) -> TicketConten
     for key in review.chains:
         if key != "*" and key not in catalogue.categories:
             raise ConfigError(f"{folder / 'review.yaml'}: chains.{key}: unknown category")
-    return TicketContent(catalogue, review, deadlines, calendar)
+    callback = yamlfile.validate(Callback, doc("callback.yaml"))
+    return TicketContent(catalogue, review, deadlines, calendar, callback)
 
 
 def library_years() -> range:

@@ -279,13 +279,24 @@ def _evaluate(session: Session, app: Any, t: Ticket, body: ActionIn, now: dateti
     return {"satisfaction": t.satisfaction}
 
 
+def _script(app: Any, t: Ticket, body: ActionIn) -> dict[str, str]:
+    """P7.2: the configured script used for this call, filled in."""
+    scripts = app.ticket_content.callback.scripts
+    name = body.script or ("urgent" if t.urgency == "urgent" and "urgent" in scripts else "default")
+    if name not in scripts:
+        raise BadRequest(f"script: unknown callback script '{name}' (tickets/callback.yaml)")
+    return {"script": name, "text": scripts[name].format(number=t.number, title=t.title)}
+
+
 def _callback(session: Session, app: Any, t: Ticket, body: ActionIn, now: datetime):
+    script = _script(app, t, body)
     t.called_back_at = now
     timers.cancel(session, t, now, ["redial"])
-    return {"script": body.script or "default", "attempt": t.callback_attempts + 1}
+    return {**script, "attempt": t.callback_attempts + 1}
 
 
 def _callback_missed(session: Session, app: Any, t: Ticket, body: ActionIn, now: datetime):
+    _script(app, t, body)  # a bad script name is refused here too
     t.callback_attempts += 1
     timers.schedule_redial(session, t, now, app.ticket_content.deadlines.callback_redial)
     return {"attempt": t.callback_attempts}

@@ -161,3 +161,19 @@ def test_it_redispatches_to_another_unit_keeping_the_old_one_in_the_trail(app):
     with app.store.session() as session:
         last = audit.events_of(session, ticket.id)[-1]
     assert (last.data["from_unit"], last.data["lead_unit"]) == ("wz-env", "wz-housing")
+
+
+def test_it_records_the_filled_in_callback_script(app):
+    ticket = service.create(app, body=body(), actor="seat-07")
+    walk(app, ticket.id, [*HAPPY[:9], ("callback", {})])
+    with app.store.session() as session:
+        last = audit.events_of(session, ticket.id)[-1]
+        number = session.get(Ticket, ticket.id).number
+    assert (last.data["script"], number in last.data["text"]) == ("default", True)
+
+
+def test_it_refuses_an_unknown_callback_script(app):
+    ticket = service.create(app, body=body(), actor="seat-07")
+    walk(app, ticket.id, HAPPY[:9])
+    with pytest.raises(BadRequest, match="script: unknown callback script 'x'"):
+        walk(app, ticket.id, [("callback", {"script": "x"})])
