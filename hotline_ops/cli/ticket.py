@@ -214,6 +214,27 @@ for _name in sorted(set(rules.ACTIONS) - rules.INTERNAL):
     ticket.add_command(_action_command(_name))
 
 
+@ticket.command("popups")
+@click.option("--after", default=0, type=click.IntRange(0), help="Only popups after this id.")
+@json_option
+@click.pass_context
+def popups(ctx, after: int, as_json: bool) -> None:
+    """Console popups: deadline warnings and breaches (P8.2), supervision, calendar alerts."""
+    app = _ready(ctx)
+    rows = view.popups(app, after)
+    if as_json:
+        emit_json(rows)
+        return
+    table(
+        "Popups",
+        ["id", "ticket", "at", "kind", "text"],
+        [
+            [p["id"], p["ticket_id"], _at(p["at"], app.settings.tz), p["kind"], p["text"]]
+            for p in rows
+        ],
+    )
+
+
 @ticket.command("import-cdr")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 @json_option

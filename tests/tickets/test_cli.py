@@ -112,3 +112,12 @@ def test_it_prints_the_months_kpis_as_json(app):
 def test_it_refuses_a_month_that_does_not_exist(app):
     result = run(app, "ticket", "kpi", "--period", "2026-13")
     assert (result.exit_code, result.output.split(":")[0:2]) == (8, ["error", " period"])
+
+
+def test_it_lists_the_console_popups_as_json(app):
+    run(app, *CREATE)
+    run(app, "ticket", "accept", "1")
+    run(app, "ticket", "dispatch", "1")
+    run(app, "ticket", "supervise", "1", "--reason", "请加快办理")
+    rows = json.loads(run(app, "ticket", "popups", "--json").output)
+    assert [(r["ticket_id"], r["kind"]) for r in rows] == [(1, "supervise")]

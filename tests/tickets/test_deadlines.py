@@ -162,3 +162,13 @@ def test_it_uses_a_year_added_in_calendar_yaml(tmp_path, make_app, clock):
     ticket = _accepted(app, clock, DEC30, type="consultation", category="030101")
     # Thu 31 Dec, (Fri 1 Jan 2027 is a holiday), Mon 4 Jan: due at the end of 4 Jan.
     assert _due(app, ticket.id, "complete") == datetime(2027, 1, 4, 16, 0, tzinfo=UTC)
+
+
+def test_it_finds_open_tickets_past_their_handling_deadline(app, clock):
+    from hotline_ops.tickets.schemas import SearchIn
+
+    late = _accepted(app, clock, OCT8, type="consultation", category="030101")
+    _accepted(app, clock, OCT8)  # a complaint: 15 working days, not yet due
+    clock.set(datetime(2026, 10, 11, 1, 0, tzinfo=UTC))
+    rows, _ = service.search(app, query=SearchIn(overdue=True))
+    assert [t.id for t in rows] == [late.id]
