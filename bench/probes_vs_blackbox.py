@@ -166,11 +166,20 @@ def write_content(root: Path, targets: list[dict]) -> Path:
 
     (root / "probes").mkdir(parents=True, exist_ok=True)
     (root / "incidents").mkdir(parents=True, exist_ok=True)
-    settings = {"site": {"name": "bench"}, "timezone": "Asia/Shanghai", "data_dir": "var",
-                "log_level": "WARNING"}
+    settings = {
+        "site": {"name": "bench"},
+        "timezone": "Asia/Shanghai",
+        "data_dir": "var",
+        "log_level": "WARNING",
+    }
     levels = {
-        "levels": {3: {"name": "bench", "channels": ["ops"],
-                       "timers": {"response": {"after": "30m", "clause": "bench"}}}},
+        "levels": {
+            3: {
+                "name": "bench",
+                "channels": ["ops"],
+                "timers": {"response": {"after": "30m", "clause": "bench"}},
+            }
+        },
         "default_level": 3,
     }
     files = {
@@ -200,13 +209,21 @@ def bench_targets(cfg: dict) -> list[dict]:
     for i in range(n):
         port = ports[i % len(ports)]
         targets.append({"name": f"tcp-{i}", "kind": "tcp", "host": HOST, "port": port, **common})
-        targets.append({"name": f"http-{i}", "kind": "http",
-                        "url": f"http://{HOST}:{port}/t/{i}", **common})
+        targets.append(
+            {"name": f"http-{i}", "kind": "http", "url": f"http://{HOST}:{port}/t/{i}", **common}
+        )
     sip_ports = cfg.get("sip_ports") or []
     for i in range(cfg.get("sip_n", 0) if sip_ports else 0):
-        targets.append({"name": f"sip-{i}", "kind": "sip_options", "interval": "10s",
-                        "timeout": "5s", "attempts": 3,
-                        **sip_params(HOST, sip_ports[i % len(sip_ports)])})
+        targets.append(
+            {
+                "name": f"sip-{i}",
+                "kind": "sip_options",
+                "interval": "10s",
+                "timeout": "5s",
+                "attempts": 3,
+                **sip_params(HOST, sip_ports[i % len(sip_ports)]),
+            }
+        )
     return targets
 
 
@@ -269,8 +286,9 @@ async def _window(app: Any, recorder: Any, targets: list, duration: float) -> di
     # in its life; counting those inserts would measure start-up, not probing).
     from hotline_ops.probes.base import ProbeResult
 
-    await asyncio.to_thread(recorder.record_many,
-                            [(t, ProbeResult(True, 0.001, "warm-up")) for t in targets])
+    await asyncio.to_thread(
+        recorder.record_many, [(t, ProbeResult(True, 0.001, "warm-up")) for t in targets]
+    )
     recorder.reset()
     shim.lags.clear()
     cpu0, wall0 = own_cpu(), time.monotonic()
@@ -287,7 +305,8 @@ async def _window(app: Any, recorder: Any, targets: list, duration: float) -> di
         "wall_s": round(wall, 3),
         "per_cpu_s": round(engine.completed / cpu, 1) if cpu else None,
         "per_cpu_s_excl_store": round(engine.completed / (cpu - recorder.thread_cpu), 1)
-        if cpu > recorder.thread_cpu else None,
+        if cpu > recorder.thread_cpu
+        else None,
         "failures": recorder.failures,
         "failure_details": dict(sorted(recorder.details.items(), key=lambda kv: -kv[1])[:5]),
         "hard_down": len(recorder.downs),
@@ -323,8 +342,7 @@ def role_ours(args: argparse.Namespace) -> None:
             cmd = json.loads(line)
             names = [f"{cmd['kind']}-{i}" for i in range(cmd["n"])]
             targets = [
-                dataclasses.replace(app.targets[name], interval_s=cmd["interval"])
-                for name in names
+                dataclasses.replace(app.targets[name], interval_s=cmd["interval"]) for name in names
             ]
             say(asyncio.run(_window(app, recorder, targets, cmd["duration"])))
     finally:
@@ -465,8 +483,14 @@ class Child:
     def __init__(self, argv: list[str], *, cwd: Path, log: Path, preexec: Any = None) -> None:
         self.log = log.open("wb")
         self.proc = subprocess.Popen(
-            argv, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
-            start_new_session=True, preexec_fn=preexec, text=True,
+            argv,
+            cwd=cwd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            start_new_session=True,
+            preexec_fn=preexec,
+            text=True,
         )
 
     def ask(self, command: dict | None = None, timeout: float = 120.0) -> dict:
@@ -561,9 +585,22 @@ class Bench:
         ports = []
         for i in range(SIP_INSTANCES):
             port = free_port(socket.SOCK_DGRAM)
-            argv = ["sipp", "-sf", str(SIPP_SCENARIO), "-i", HOST, "-p", str(port),
-                    "-cp", str(free_port(socket.SOCK_DGRAM)), "-mi", HOST,
-                    "-mp", str(free_port(socket.SOCK_DGRAM)), "-nostdin"]
+            argv = [
+                "sipp",
+                "-sf",
+                str(SIPP_SCENARIO),
+                "-i",
+                HOST,
+                "-p",
+                str(port),
+                "-cp",
+                str(free_port(socket.SOCK_DGRAM)),
+                "-mi",
+                HOST,
+                "-mp",
+                str(free_port(socket.SOCK_DGRAM)),
+                "-nostdin",
+            ]
             self.spawn(f"sipp{i}", argv, OTHER_CPU)
             ports.append(port)
         return ports
@@ -575,13 +612,25 @@ class Bench:
         ports = peer.read(20)["ports"]
         exporter_port = free_port()
         (self.dir / "blackbox.yml").write_text(EXPORTER_CONFIG)
-        exporter = self.spawn("exporter", [
-            EXPORTER, f"--config.file={self.dir / 'blackbox.yml'}",
-            f"--web.listen-address={HOST}:{exporter_port}"], PROBER_CPU)
+        exporter = self.spawn(
+            "exporter",
+            [
+                EXPORTER,
+                f"--config.file={self.dir / 'blackbox.yml'}",
+                f"--web.listen-address={HOST}:{exporter_port}",
+            ],
+            PROBER_CPU,
+        )
         sip_ports = self.start_sipp() if with_sip else []
-        cfg = {"dir": str(self.dir), "ports": ports, "max_n": max(n for n, _ in self.cases),
-               "exporter_port": exporter_port, "exporter_pid": exporter.proc.pid,
-               "sip_ports": sip_ports, "sip_n": self.sip_n}
+        cfg = {
+            "dir": str(self.dir),
+            "ports": ports,
+            "max_n": max(n for n, _ in self.cases),
+            "exporter_port": exporter_port,
+            "exporter_pid": exporter.proc.pid,
+            "sip_ports": sip_ports,
+            "sip_n": self.sip_n,
+        }
         (self.dir / "config.json").write_text(json.dumps(cfg))
         config = str(self.dir / "config.json")
         ours = self.spawn("ours", role_args("ours", "--config", config), PROBER_CPU)
@@ -603,28 +652,43 @@ class Bench:
                 for rep in range(self.args.repeats):
                     # Alternate who goes first, so a slow spell on the machine hits both.
                     order = [("ours", ours), ("blackbox", driver)]
-                    pair = dict((name, c.ask(cmd)) for name, c in order[:: 1 if rep % 2 == 0
-                                                                          else -1])
+                    pair = dict(
+                        (name, c.ask(cmd)) for name, c in order[:: 1 if rep % 2 == 0 else -1]
+                    )
                     runs.append(pair)
-                    log(f"{kind:4} N={n:5} rate={n / interval:6.0f}/s  "
+                    log(
+                        f"{kind:4} N={n:5} rate={n / interval:6.0f}/s  "
                         f"ours {pair['ours']['per_cpu_s']}/CPU-s "
                         f"(fail {pair['ours']['failures']}, lag p99 "
                         f"{pair['ours']['lag_p99_ms']} ms)  blackbox "
                         f"{pair['blackbox']['per_cpu_s']}/CPU-s "
-                        f"(fail {pair['blackbox']['failures']})")
+                        f"(fail {pair['blackbox']['failures']})"
+                    )
                 results.append(case_result(kind, n, interval, runs))
         return results
 
     def sip(self, ours: Child) -> dict:
-        cmd = {"kind": "sip", "n": self.sip_n, "interval": self.sip_interval,
-               "duration": self.sip_window}
+        cmd = {
+            "kind": "sip",
+            "n": self.sip_n,
+            "interval": self.sip_interval,
+            "duration": self.sip_window,
+        }
         result = ours.ask(cmd, timeout=self.sip_window + 120)
-        log(f"sip  N={self.sip_n} every {self.sip_interval:g}s for {self.sip_window:g}s: "
+        log(
+            f"sip  N={self.sip_n} every {self.sip_interval:g}s for {self.sip_window:g}s: "
             f"{result['completed']} probes, {result['failures']} failed, "
-            f"{result['hard_down']} hard DOWN, lag p99 {result['lag_p99_ms']} ms")
-        return {"trunks": self.sip_n, "interval_s": self.sip_interval,
-                "window_s": self.sip_window, "instances": SIP_INSTANCES, "loss_pct": 5,
-                "attempts": 3, **result}
+            f"{result['hard_down']} hard DOWN, lag p99 {result['lag_p99_ms']} ms"
+        )
+        return {
+            "trunks": self.sip_n,
+            "interval_s": self.sip_interval,
+            "window_s": self.sip_window,
+            "instances": SIP_INSTANCES,
+            "loss_pct": 5,
+            "attempts": 3,
+            **result,
+        }
 
 
 def case_result(kind: str, n: int, interval: float, runs: list[dict]) -> dict:
@@ -632,22 +696,43 @@ def case_result(kind: str, n: int, interval: float, runs: list[dict]) -> dict:
         values = [r[side][key] for r in runs if r[side].get(key) is not None]
         return round(statistics.median(values), 2) if values else None
 
-    ours = {k: med("ours", k) for k in ("per_cpu_s", "per_cpu_s_excl_store", "cpu_s",
-                                        "store_cpu_s", "completed", "lag_p50_ms", "lag_p99_ms")}
+    ours = {
+        k: med("ours", k)
+        for k in (
+            "per_cpu_s",
+            "per_cpu_s_excl_store",
+            "cpu_s",
+            "store_cpu_s",
+            "completed",
+            "lag_p50_ms",
+            "lag_p99_ms",
+        )
+    }
     ours["failures"] = sum(r["ours"]["failures"] for r in runs)
-    blackbox = {k: med("blackbox", k) for k in ("per_cpu_s", "cpu_s", "completed",
-                                                "driver_lag_p99_ms")}
+    blackbox = {
+        k: med("blackbox", k) for k in ("per_cpu_s", "cpu_s", "completed", "driver_lag_p99_ms")
+    }
     blackbox["failures"] = sum(r["blackbox"]["failures"] for r in runs)
-    ratios = [r["ours"]["per_cpu_s"] / r["blackbox"]["per_cpu_s"] for r in runs
-              if r["ours"]["per_cpu_s"] and r["blackbox"]["per_cpu_s"]]
-    ratios_excl = [r["ours"]["per_cpu_s_excl_store"] / r["blackbox"]["per_cpu_s"] for r in runs
-                   if r["ours"]["per_cpu_s_excl_store"] and r["blackbox"]["per_cpu_s"]]
+    ratios = [
+        r["ours"]["per_cpu_s"] / r["blackbox"]["per_cpu_s"]
+        for r in runs
+        if r["ours"]["per_cpu_s"] and r["blackbox"]["per_cpu_s"]
+    ]
+    ratios_excl = [
+        r["ours"]["per_cpu_s_excl_store"] / r["blackbox"]["per_cpu_s"]
+        for r in runs
+        if r["ours"]["per_cpu_s_excl_store"] and r["blackbox"]["per_cpu_s"]
+    ]
     return {
-        "kind": kind, "n": n, "interval_s": interval, "rate_per_s": round(n / interval, 1),
+        "kind": kind,
+        "n": n,
+        "interval_s": interval,
+        "rate_per_s": round(n / interval, 1),
         "repeats": len(runs),
         "ratio": round(statistics.median(ratios), 2) if ratios else None,
         "ratio_excl_store": round(statistics.median(ratios_excl), 2) if ratios_excl else None,
-        "ours": ours, "blackbox": blackbox,
+        "ours": ours,
+        "blackbox": blackbox,
         "runs": runs if len(runs) > 1 else None,
     }
 
@@ -663,7 +748,8 @@ def summary(bench: Bench, cases: list[dict], sip: dict | None, elapsed: float) -
         "ratio_vs_blackbox": min(ratios) if ratios else None,
         "ratio_vs_blackbox_median": round(statistics.median(ratios), 2) if ratios else None,
         "ratio_vs_blackbox_excl_store": min(
-            (c["ratio_excl_store"] for c in cases if c["ratio_excl_store"]), default=None),
+            (c["ratio_excl_store"] for c in cases if c["ratio_excl_store"]), default=None
+        ),
         "false_failures": false_failures,
         "blackbox_false_failures": sum(c["blackbox"]["failures"] for c in cases),
         "lag_p99_ms": max((c["ours"]["lag_p99_ms"] or 0) for c in cases) if cases else None,
@@ -691,14 +777,18 @@ def log(message: str) -> None:
 
 def print_table(result: dict) -> None:
     log("")
-    log("| kind | N | probes/s | ours probes/CPU-s | (excl. store) | blackbox probes/CPU-s "
-        "| ratio | ours fail | bb fail | ours lag p99 ms |")
+    log(
+        "| kind | N | probes/s | ours probes/CPU-s | (excl. store) | blackbox probes/CPU-s "
+        "| ratio | ours fail | bb fail | ours lag p99 ms |"
+    )
     log("|---|---|---|---|---|---|---|---|---|---|")
     for c in result["cases"]:
         o, b = c["ours"], c["blackbox"]
-        log(f"| {c['kind']} | {c['n']} | {c['rate_per_s']:g} | {o['per_cpu_s']} | "
+        log(
+            f"| {c['kind']} | {c['n']} | {c['rate_per_s']:g} | {o['per_cpu_s']} | "
             f"{o.get('per_cpu_s_excl_store')} | {b['per_cpu_s']} | {c.get('ratio')} | "
-            f"{o['failures']} | {b['failures']} | {o['lag_p99_ms']} |")
+            f"{o['failures']} | {b['failures']} | {o['lag_p99_ms']} |"
+        )
     log("")
 
 

@@ -10,6 +10,7 @@ from hotline_ops.clock import Clock, SystemClock
 from hotline_ops.content import Content, load_content
 from hotline_ops.settings import Settings, load_settings
 from hotline_ops.store.db import Store
+from hotline_ops.ticket_content import TicketContent, load_tickets
 
 
 @dataclass
@@ -18,6 +19,7 @@ class App:
     clock: Clock
     content: Content
     _store: Store | None = field(default=None, repr=False)
+    _tickets: TicketContent | None = field(default=None, repr=False)
 
     @property
     def store(self) -> Store:
@@ -25,6 +27,14 @@ class App:
         if self._store is None:
             self._store = Store(self.settings.db_url())
         return self._store
+
+    @property
+    def ticket_content(self) -> TicketContent:
+        # Loaded on first use: only the ticket service needs tickets/ (raises ConfigError).
+        if self._tickets is None:
+            folder = self.settings.path(self.settings.paths.tickets)
+            self._tickets = load_tickets(folder, channels=set(self.channels))
+        return self._tickets
 
     @property
     def targets(self):

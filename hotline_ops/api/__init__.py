@@ -17,6 +17,7 @@ from hotline_ops.api import alerts, routing
 from hotline_ops.api.auth import Guard, denied
 from hotline_ops.errors import BadRequest, HotlineOpsError, IllegalTransition, NotFound, StoreError
 from hotline_ops.services.auth import Denied
+from hotline_ops.tickets import api as ticket_api
 
 PREFIX = "/api/"
 STATUS = {BadRequest: 400, NotFound: 404, IllegalTransition: 409, StoreError: 503}
@@ -31,6 +32,7 @@ def mount(api: FastAPI, app: Any) -> Guard:
     api.add_exception_handler(HotlineOpsError, _failed)
     api.include_router(alerts.router(app, guard))
     api.include_router(routing.router(app, guard))
+    api.include_router(ticket_api.router(app))  # /api/tickets…: ticket roles (issue 6/7)
     return guard
 
 

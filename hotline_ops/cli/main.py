@@ -74,6 +74,9 @@ def _register() -> None:
     cli.add_command(oncall.oncall_, name="oncall")
     cli.add_command(routing.notify)
     cli.add_command(routing.selfcheck)
+    from hotline_ops.cli import ticket
+
+    cli.add_command(ticket.ticket)
 
 
 _register()

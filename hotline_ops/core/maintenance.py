@@ -48,8 +48,13 @@ def _local(day: date, at: time, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, at, tzinfo=tz)
 
 
-def active(windows: tuple[Window, ...] | list[Window], target: str, labels: dict[str, str],
-           now: datetime, tz: ZoneInfo) -> Window | None:
+def active(
+    windows: tuple[Window, ...] | list[Window],
+    target: str,
+    labels: dict[str, str],
+    now: datetime,
+    tz: ZoneInfo,
+) -> Window | None:
     """The first window covering this target now, if any."""
     for window in windows:
         if window.matches(target, labels) and window.covers(now, tz):

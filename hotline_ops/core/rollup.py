@@ -38,8 +38,9 @@ class Bucket:
     peaks: dict[str, float] = field(default_factory=dict)
     classes: Counter[str] = field(default_factory=Counter)
 
-    def add(self, ok: bool, latency_s: float | None, metrics: dict[str, float],
-            classification: str) -> None:
+    def add(
+        self, ok: bool, latency_s: float | None, metrics: dict[str, float], classification: str
+    ) -> None:
         self.count += 1
         self.failures += 0 if ok else 1
         if latency_s is not None:

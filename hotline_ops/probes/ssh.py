@@ -210,11 +210,19 @@ class SshProbe(Probe):
         p = self.params
         sock = session.connect(p.host, p.port, _left(deadline))
         client.connect(
-            p.host, p.port, username=p.user, pkey=pkey, password=password, sock=sock,
-            look_for_keys=False, allow_agent=False, timeout=_left(deadline),
-            banner_timeout=_left(deadline), auth_timeout=_left(deadline),
+            p.host,
+            p.port,
+            username=p.user,
+            pkey=pkey,
+            password=password,
+            sock=sock,
+            look_for_keys=False,
+            allow_agent=False,
+            timeout=_left(deadline),
+            banner_timeout=_left(deadline),
+            auth_timeout=_left(deadline),
             channel_timeout=_left(deadline),
-        )  # fmt: skip
+        )
         transport = client.get_transport()
         if transport is None:  # pragma: no cover - connect() either sets it or raises
             raise paramiko.SSHException("no transport after connect")

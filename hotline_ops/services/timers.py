@@ -8,6 +8,7 @@ fraction of one, the P9.4 fault-duration warning, or an escalation step.
 
 from __future__ import annotations
 
+import importlib
 from datetime import datetime
 from typing import Any
 
@@ -49,6 +50,9 @@ def _fire(app: Any, deadline_id: int, now: datetime) -> int:
         if claimed != 1:
             return 0  # another process got there, or it was met or cancelled meanwhile
         deadline = session.get(Deadline, deadline_id)
+        if deadline.ticket_id is not None:
+            _ticket_action()(session, app, deadline, now)
+            return 1
         incident = incidents.get(session, incident_id=deadline.incident_id)
         ACTIONS[deadline.purpose](session, app, incident, deadline, now)
         return 1
@@ -129,6 +133,16 @@ def _escalation(
 
 
 ACTIONS = {"breach": _breach, "warning": _warning, "budget": _budget, "escalation": _escalation}
+
+
+# The ticket service sits above services (it uses the outbox and incidents), so its timer
+# action is looked up lazily by dotted path, like the probe and channel registries.
+TICKET_ACTION = "hotline_ops.tickets.timers:fire"
+
+
+def _ticket_action():
+    module, _, name = TICKET_ACTION.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def _data(deadline: Deadline) -> dict:

@@ -153,7 +153,8 @@ class Deadline(Base):
     __tablename__ = "deadlines"
     __table_args__ = (Index("ix_deadlines_pending", "fired_at", "met_at", "due_at"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    # NULL for a ticket's deadline (ticket_id set instead; migration 0008).
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
     kind: Mapped[str] = mapped_column(String(40))
     clause: Mapped[str] = mapped_column(String(20))
     due_at: Mapped[datetime]
@@ -168,6 +169,7 @@ class Deadline(Base):
     # Why it was cancelled (handling | level | stopped): a handling switch restores only the
     # rows a handling switch cancelled, never those a level change replaced.
     cancel_reason: Mapped[str | None] = mapped_column(String(16))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
 
 
 class OutboxMessage(Base):
@@ -232,5 +234,6 @@ class Silence(Base):
     created_at: Mapped[datetime]
     expired_at: Mapped[datetime | None]
 
-from hotline_ops.store import routing as _routing  # noqa: E402,F401  (Alembic sees it)
 from hotline_ops.store import reports as _reports  # noqa: E402, F401  (report register)
+from hotline_ops.store import routing as _routing  # noqa: E402,F401  (Alembic sees it)
+from hotline_ops.store import tickets as _tickets  # noqa: E402, F401  (ticket tables)

@@ -93,6 +93,8 @@ def call(app, http, route: str, caller: str) -> int:
 def test_it_covers_every_route_of_the_server(app):
     paths = create_app(app).openapi()["paths"]
     routes = {f"{method.upper()} {path}" for path, ops in paths.items() for method in ops}
+    # The ticket routes have their own roles and matrix: tests/tickets/test_role_matrix.py.
+    routes = {r for r in routes if not r.split(" ")[1].startswith(("/api/ticket", "/api/call"))}
     assert routes == set(ROUTES)
 
 

@@ -1,0 +1,372 @@
+"""Ticket service load benchmark (issue 6/7): search and create through the HTTP API.
+
+    .venv/bin/python bench/tickets.py --quick            # 100 k tickets, SQLite, 1 min
+    .venv/bin/python bench/tickets.py                    # 3 M tickets, SQLite, 5 min
+    .venv/bin/python bench/tickets.py --pg-url postgresql+psycopg://…/db   # on PostgreSQL
+
+Steps: bulk-load N tickets (spread over the 12 months before the bench month, each with its
+dispatch and handling deadlines) into a fresh store; start `uvicorn` serving the real app
+(one process, loopback) in a child; C concurrent clients mix searches (90 %: by caller, by
+number, by status+region+page) and creates (10 %) for the window; then one client alone
+times the caller search through the API against the same SELECT run directly, and the
+month's KPIs are computed in process. The last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import psutil
+from sqlalchemy import insert, select, text
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from hotline_ops.app import build_app  # noqa: E402
+from hotline_ops.core import kpi as core_kpi  # noqa: E402
+from hotline_ops.settings import load_settings  # noqa: E402
+from hotline_ops.store.models import Deadline  # noqa: E402
+from hotline_ops.store.tickets import Ticket  # noqa: E402
+from hotline_ops.tickets import kpi, service, tokens  # noqa: E402
+from hotline_ops.tickets.schemas import SearchIn  # noqa: E402
+
+DISTRICTS = ["万秀区", "长洲区", "龙圩区", "苍梧县", "藤县", "蒙山县", "岑溪市"]
+CATEGORIES = ["010101", "010201", "020101", "030101", "040101", "050101", "060101", "999999"]
+TYPES = ["consultation", "help", "suggestion", "complaint", "report"]
+STATES = ["received", "accepted", "dispatched", "handling", "closed", "archived"]
+BENCH_MONTH = "2026-10"
+END = datetime(2026, 11, 1, tzinfo=UTC)
+CALLERS = 200_000
+
+
+def site(folder: Path, url: str) -> Path:
+    sys.path.insert(0, str(ROOT))
+    from tests.support.content import write_content
+
+    root = write_content(folder)
+    shutil.copytree(ROOT / "tickets", folder / "tickets")
+    deadlines = folder / "tickets" / "deadlines.yaml"
+    text = deadlines.read_text(encoding="utf-8")
+    deadlines.write_text(text.replace("warning_channel: ops-webhook", "warning_channel: ops"))
+    return root
+
+
+def load(app, n: int, seed: int = 7) -> None:
+    rnd = random.Random(seed)
+    span = 365 * 86400
+    batch: list[dict] = []
+    first_id = 1
+    for i in range(n):
+        created = END - timedelta(seconds=rnd.randrange(span))
+        batch.append(_row(rnd, i + 1, created))
+        if len(batch) == 10_000 or i == n - 1:
+            _flush(app, batch, first_id)
+            first_id += len(batch)
+            batch = []
+            print(f"loaded {i + 1}/{n}", file=sys.stderr, flush=True)
+
+
+def _row(rnd: random.Random, i: int, created: datetime) -> dict:
+    state = rnd.choice(STATES)
+    closed = (
+        created + timedelta(days=rnd.randint(1, 20)) if state in ("closed", "archived") else None
+    )
+    return {
+        "id": i,
+        "number": f"{created:%Y%m%d}{i:08d}",
+        "channel": rnd.choice(["phone", "web", "app", "wechat", "sms"]),
+        "caller_number": f"138{rnd.randrange(CALLERS):08d}",
+        "caller_name": "",
+        "caller_location": "广西梧州市",
+        "title": "bench",
+        "content": "bench ticket",
+        "type": rnd.choice(TYPES),
+        "category": rnd.choice(CATEGORIES),
+        "district": rnd.choice(DISTRICTS),
+        "street": "",
+        "community": "",
+        "address": "",
+        "urgency": "urgent" if rnd.random() < 0.02 else "normal",
+        "tags": [],
+        "confidential": False,
+        "status": state,
+        "lead_unit": None,
+        "assist_units": [],
+        "review_chain": ["a", "b"],
+        "review_passed": 0,
+        "extension_pending": False,
+        "extension_days": 0,
+        "reply": {},
+        "satisfaction": {"via": "sms", "attitude": 3, "efficiency": rnd.randint(1, 3), "result": 3}
+        if closed
+        else None,
+        "returns": int(rnd.random() < 0.05),
+        "closing_failures": int(rnd.random() < 0.01),
+        "callback_attempts": 0,
+        "merged_into": None,
+        "created_by": "bench",
+        "created_at": created,
+        "accepted_at": created,
+        "dispatched_at": None,
+        "signed_at": None,
+        "first_response_at": None,
+        "closed_at": closed,
+        "evaluated_at": closed,
+        "called_back_at": None,
+        "archived_at": None,
+        "due_at": created + timedelta(days=10),
+        "updated_at": created,
+        "last_hash": "0" * 64,
+        "events": 0,
+    }
+
+
+def _flush(app, rows: list[dict], first_id: int) -> None:
+    deadlines = []
+    for r in rows:
+        met = r["created_at"] + timedelta(minutes=20)
+        deadlines.append(
+            {
+                "ticket_id": r["id"],
+                "incident_id": None,
+                "kind": "dispatch",
+                "clause": "P3.1",
+                "due_at": r["created_at"] + timedelta(minutes=30),
+                "purpose": "ticket",
+                "met_at": met if r["id"] % 10 else None,
+                "fired_at": None if r["id"] % 10 else met,
+            }
+        )
+    with app.store.session() as session:
+        session.execute(insert(Ticket), rows)
+        session.execute(insert(Deadline), deadlines)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(root: Path, url: str, port: int) -> None:
+    """The child: the real app under uvicorn, no daemon."""
+    import uvicorn
+
+    from hotline_ops.server import create_app
+
+    app = build_app(load_settings(root, env={"HOTLINE_OPS_DATABASE_URL": url}))
+    uvicorn.run(create_app(app), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+NEW = {
+    "channel": "phone",
+    "title": "bench",
+    "content": "bench create",
+    "type": "help",
+    "category": "030101",
+    "district": "长洲区",
+}
+
+
+async def client(base: str, auth: dict, n: int, stop: float, lat: dict, errors: list, rnd):
+    async with httpx.AsyncClient(base_url=base, headers=auth, timeout=30) as http:
+        while time.monotonic() < stop:
+            kind = "create" if rnd.random() < 0.1 else "query"
+            if kind == "create":
+                req = http.post(
+                    "/api/tickets", json={**NEW, "caller_number": f"139{rnd.randrange(10**8):08d}"}
+                )
+            else:
+                req = http.get("/api/tickets", params=_query(rnd, n))
+            t0 = time.perf_counter()
+            try:
+                r = await req
+                ok = r.status_code < 300
+            except httpx.HTTPError as exc:
+                ok, r = False, exc
+            lat[kind].append(time.perf_counter() - t0)
+            if not ok:
+                errors.append(str(getattr(r, "status_code", r)))
+
+
+NUMBERS: list[str] = []  # a sample of stored ticket numbers, for searches by number
+
+
+def _query(rnd: random.Random, n: int) -> dict:
+    pick = rnd.random()
+    if pick < 0.5:
+        return {"caller": f"138{rnd.randrange(CALLERS):08d}"}
+    if pick < 0.8:
+        return {"number": rnd.choice(NUMBERS)}
+    return {
+        "status": rnd.choice(STATES),
+        "region": rnd.choice(DISTRICTS),
+        "page": rnd.randint(1, 5),
+    }
+
+
+def p99(values: list[float]) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * 0.99))]
+
+
+def api_vs_sql(app, base: str, auth: dict, repeats: int = 300) -> tuple[float, float]:
+    rnd = random.Random(3)
+    callers = [f"138{rnd.randrange(CALLERS):08d}" for _ in range(repeats)]
+    now = datetime.now(UTC)
+
+    def stmt(caller: str):
+        # Exactly the statement the API runs for this search.
+        return service.search_statement(SearchIn(caller=caller), now)
+
+    sql = []
+    for c in callers:
+        t0 = time.perf_counter()
+        with app.store.session() as session:
+            list(session.scalars(stmt(c)))
+        sql.append(time.perf_counter() - t0)
+    api = []
+    with httpx.Client(base_url=base, headers=auth) as http:
+        for c in callers:
+            t0 = time.perf_counter()
+            http.get("/api/tickets", params={"caller": c}).raise_for_status()
+            api.append(time.perf_counter() - t0)
+    return statistics.median(api), statistics.median(sql)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--tickets", type=int)
+    ap.add_argument("--clients", type=int)
+    ap.add_argument("--seconds", type=float)
+    ap.add_argument("--pg-url")
+    ap.add_argument("--serve", nargs=3, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.serve:
+        serve(Path(args.serve[0]), args.serve[1], int(args.serve[2]))
+        return
+    n = args.tickets or (100_000 if args.quick else 3_000_000)
+    clients = args.clients or (50 if args.quick else 200)
+    seconds = args.seconds or (60 if args.quick else 300)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-tickets-"))
+    url = args.pg_url or f"sqlite:///{tmp / 'store.db'}"
+    root = site(tmp / "site", url)
+    app = build_app(load_settings(root, env={"HOTLINE_OPS_DATABASE_URL": url}))
+    app.store.upgrade()
+    t0 = time.perf_counter()
+    load(app, n)
+    load_s = time.perf_counter() - t0
+    if args.pg_url:
+        # Rows were loaded with explicit ids: move the sequence past them.
+        with app.store.session() as session:
+            session.execute(
+                text(
+                    "SELECT setval(pg_get_serial_sequence('tickets', 'id'), "
+                    "(SELECT max(id) FROM tickets))"
+                )
+            )
+    with app.store.session() as session:
+        NUMBERS.extend(
+            session.scalars(select(Ticket.number).where(Ticket.id % 97 == 0).limit(2000))
+        )
+    _, token = tokens.add(app, name="bench", role="admin")
+    auth = {"Authorization": f"Bearer {token}"}
+    port = free_port()
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--serve", str(root), url, str(port)], start_new_session=True
+    )
+    try:
+        result = run(app, child, port, auth, n, clients, seconds)
+    finally:
+        os.killpg(child.pid, signal.SIGTERM)
+        child.wait(10)
+        app.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    result.update(
+        {
+            "tickets": n,
+            "clients": clients,
+            "seconds": seconds,
+            "load_s": round(load_s, 1),
+            "backend": "postgresql" if args.pg_url else "sqlite",
+        }
+    )
+    print(json.dumps(result))
+
+
+def run(app, child, port: int, auth: dict, n: int, clients: int, seconds: float) -> dict:
+    base = f"http://127.0.0.1:{port}"
+    _wait_up(base)
+    proc = psutil.Process(child.pid)
+    lat: dict[str, list[float]] = {"query": [], "create": []}
+    errors: list[str] = []
+    stop = time.monotonic() + seconds
+
+    async def go():
+        rnds = [random.Random(i) for i in range(clients)]
+        await asyncio.gather(*(client(base, auth, n, stop, lat, errors, r) for r in rnds))
+
+    peak = [0]
+
+    def sample():
+        peak[0] = max(peak[0], proc.memory_info().rss)
+
+    asyncio.run(_with_sampler(go(), sample))
+    api_med, sql_med = api_vs_sql(app, base, auth)
+    t0 = time.perf_counter()
+    kpi.compute(app, period=core_kpi.Period.parse(BENCH_MONTH, app.settings.tz))
+    kpi_s = time.perf_counter() - t0
+    return {
+        "query_p99_ms": round(p99(lat["query"]) * 1000, 1),
+        "create_p99_ms": round(p99(lat["create"]) * 1000, 1),
+        "query_p50_ms": round(statistics.median(lat["query"]) * 1000, 1),
+        "requests": len(lat["query"]) + len(lat["create"]),
+        "errors": len(errors),
+        "error_kinds": sorted(set(errors))[:5],
+        "api_over_sql_ratio": round(api_med / sql_med, 2),
+        "api_median_ms": round(api_med * 1000, 2),
+        "sql_median_ms": round(sql_med * 1000, 2),
+        "kpi_month_s": round(kpi_s, 2),
+        "server_peak_rss_mb": round(peak[0] / 2**20, 1),
+    }
+
+
+async def _with_sampler(work, sample) -> None:
+    task = asyncio.ensure_future(work)
+    while not task.done():
+        sample()
+        await asyncio.sleep(0.5)
+    await task
+
+
+def _wait_up(base: str) -> None:
+    for _ in range(200):
+        try:
+            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit("server did not start")
+
+
+if __name__ == "__main__":
+    main()
