@@ -69,6 +69,13 @@ def _register() -> None:
     cli.add_command(incident.incident)
     cli.add_command(inspect.inspect_)
     cli.add_command(silence.silence)
+    _register_runbooks()
+
+
+def _register_runbooks() -> None:
+    from hotline_ops.cli import runbook
+
+    cli.add_command(runbook.runbook)
 
 
 _register()

@@ -222,3 +222,4 @@ class Silence(Base):
     comment: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime]
     expired_at: Mapped[datetime | None]
+from hotline_ops.store import runbooks as _runbooks  # noqa: E402, F401  (runbook runs, facts)
