@@ -168,8 +168,10 @@ def load_runbooks(folder: Path, playbooks: Path) -> dict[str, Runbook]:
 # --- playbooks/runner.yaml: how the runner reaches hosts; secrets by name only -------------
 
 PROMPTS = {
-    # ssh-add asks for the key's passphrase (ansible-runner wraps the run in ssh-agent).
-    "key_passphrase": (r"^Enter passphrase for .*:\s*?$", ()),
+    # ssh-add asks "Enter passphrase for <artifacts>/<ident>/ssh_key_data: " (ansible-runner
+    # wraps the run in ssh-agent). ansible-runner matches prompts within the last 100
+    # characters only and the path alone can be longer: match the prompt's tail.
+    "key_passphrase": (r"/ssh_key_data:\s*?$", ()),
     "become": (r"^BECOME password.*:\s*?$", ("--ask-become-pass",)),
     "vault": (r"^Vault password.*:\s*?$", ("--ask-vault-pass",)),
 }

@@ -10,6 +10,7 @@ import pwd
 import shutil
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,11 @@ import pytest
 import yaml
 
 from hotline_ops.app import App, build_app
+from hotline_ops.clock import FixedClock
 from hotline_ops.services import incidents
 from hotline_ops.services import runbooks as service
 from hotline_ops.settings import load_settings
+from tests.conftest import T0
 from tests.probes.test_ssh import SSHD, _free_port, _wait_for_banner
 from tests.support.content import write_content
 
@@ -120,8 +123,10 @@ def write_site(root: Path, sshd: Sshd | None = None, runbooks: dict[str, str] | 
     }
     runner: dict[str, Any] = {"ssh_args": "-o ControlMaster=no -o ControlPersist=no"}
     if sshd is not None:
+        # The system Python: root's login shell here may put a pyenv shim first on PATH.
         hosts["sshbox"] = {"ansible_host": "127.0.0.1", "ansible_port": sshd.port,
-                           "ansible_user": USER}  # fmt: skip
+                           "ansible_user": USER,
+                           "ansible_python_interpreter": "/usr/bin/python3"}  # fmt: skip
         runner.update(ssh_key="test_ssh_key", known_hosts=str(sshd.known_hosts),
                       passwords={"key_passphrase": "test_key_passphrase"})  # fmt: skip
     (playbooks / "inventory").mkdir()
@@ -144,10 +149,16 @@ def runbook_text(steps: list[dict], applies_to: list | None = None, **front: Any
 
 @pytest.fixture
 def build(tmp_path: Path, clock) -> Iterator:
+    with _builder(tmp_path, clock) as make:
+        yield make
+
+
+@contextmanager
+def _builder(folder: Path, clock: FixedClock) -> Iterator:
     apps: list[App] = []
 
     def make(runbooks: dict[str, str], sshd: Sshd | None = None) -> App:
-        config = write_site(tmp_path / "site", sshd, runbooks)
+        config = write_site(folder / f"site{len(apps)}", sshd, runbooks)
         env = {"HOTLINE_OPS_SECRET_DB_PASSWORD": SECRET_VAR}
         if sshd is not None:
             env["HOTLINE_OPS_SECRET_TEST_SSH_KEY_FILE"] = str(sshd.client_key)
@@ -157,9 +168,18 @@ def build(tmp_path: Path, clock) -> Iterator:
         apps.append(app)
         return app
 
-    yield make
-    for app in apps:
-        app.close()
+    try:
+        yield make
+    finally:
+        for app in apps:
+            app.close()
+
+
+@pytest.fixture(scope="module")
+def module_build(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    """For a run several tests read (each asserting one thing about it)."""
+    with _builder(tmp_path_factory.mktemp("rb-site"), FixedClock(T0)) as make:
+        yield make
 
 
 def open_incident(app: App, labels: dict[str, str] | None = None) -> int:
