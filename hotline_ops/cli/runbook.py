@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import click
+import yaml
 
 from hotline_ops.cli.main import get_app
 from hotline_ops.cli.output import emit_json, local, table
@@ -114,16 +115,19 @@ def _step_line(step: dict[str, Any]) -> str:
 @click.option("--check", is_flag=True, help="Ansible check mode: change nothing on the hosts.")
 @click.option("--timeout", "timeout", help="Stop each playbook after this (e.g. 300, 10m).")
 @click.option("--step", "step", type=click.IntRange(1), help="Run only this step.")
+@click.option("--var", "var_pairs", multiple=True, metavar="KEY=VALUE",
+              help="Override a playbook var (VALUE read as YAML: 3, [a, b]); repeatable.")
+@click.option("--limit", default="", help="Ansible host pattern, e.g. app1 or 'app:!app2'.")
 @click.option("--actor", default=_actor, show_default="current user")
 @json_option
 @click.pass_context
-def run(ctx, name, incident_id, check, timeout, step, actor, as_json) -> None:
+def run(ctx, name, incident_id, check, timeout, step, var_pairs, limit, actor, as_json) -> None:
     """Walk a runbook: print its steps for you, run its playbooks (Ctrl-C cancels)."""
     app = get_app(ctx)
     app.store.check_migrated()
     request = runbooks.RunRequest(
         name=name, actor=actor, incident_id=incident_id, check=check,
-        timeout_s=_seconds(timeout), step=step,
+        timeout_s=_seconds(timeout), step=step, extra_vars=_vars(var_pairs), limit=limit,
     )  # fmt: skip
     if not as_json:
         request.on_text = lambda s: click.echo(_step_line(step_dict(s)))
@@ -141,6 +145,19 @@ def run(ctx, name, incident_id, check, timeout, step, actor, as_json) -> None:
             click.echo(_run_line(r))
     if any(r["status"] != "successful" for r in rows):
         ctx.exit(1)
+
+
+def _vars(pairs: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.isidentifier():
+            raise BadRequest(f"--var: '{pair}' is not KEY=VALUE")
+        try:
+            out[key] = yaml.safe_load(raw) if raw else ""
+        except yaml.YAMLError as exc:
+            raise BadRequest(f"--var {key}: not a YAML value: {exc}") from exc
+    return out
 
 
 def _seconds(text: str | None) -> float | None:

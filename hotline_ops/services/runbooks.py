@@ -73,6 +73,8 @@ class RunRequest:
     check: bool = False
     timeout_s: float | None = None
     step: int | None = None  # only this step (1-based)
+    extra_vars: dict[str, Any] = field(default_factory=dict)  # override every step's vars
+    limit: str = ""  # override every step's host pattern
     on_event: Callable[[TaskEvent], None] = lambda _e: None
     on_text: Callable[[Step], None] = lambda _s: None
     on_playbook: Callable[[Step, RunbookRun], None] = lambda _s, _r: None
@@ -150,6 +152,7 @@ def _resolve_secrets(app: Any, config: loader.RunnerConfig) -> Secrets:
 
 def _run_step(app, request, runbook, step, incident, config, secrets) -> RunbookRun:
     extravars, var_secrets = _vars(app, step, incident)
+    extravars.update(request.extra_vars)
     record = _start_record(app, request, runbook, step, incident)
     spec = config.spec
     playbook_run = PlaybookRun(
@@ -158,7 +161,7 @@ def _run_step(app, request, runbook, step, incident, config, secrets) -> Runbook
         playbooks_dir=folders(app)[1],
         artifacts=Path(record.artifacts),
         extravars=extravars,
-        limit=step.limit,
+        limit=request.limit or step.limit,
         check=request.check,
         timeout_s=request.timeout_s or spec.timeout,
         forks=spec.forks,

@@ -21,8 +21,10 @@ DOCUMENTATION = r"""
 module: inspection_facts
 short_description: Gather OS patch level, certificate expiry, NTP sync and disk usage
 options:
-  certificates: {description: PEM certificate files to check, default: [], type: list, elements: path}
-  mounts: {description: Mount points to measure (default every real file system), type: list, elements: path}
+  certificates:
+    {description: PEM certificate files to check, default: [], type: list, elements: path}
+  mounts:
+    {description: Mount points to measure (default all real file systems), type: list, elements: path}
 """
 
 REAL_FS = {"ext2", "ext3", "ext4", "xfs", "btrfs", "zfs", "vfat", "overlay", "nfs", "nfs4"}
