@@ -24,7 +24,7 @@ options:
   certificates:
     {description: PEM certificate files to check, default: [], type: list, elements: path}
   mounts:
-    {description: Mount points to measure (default all real file systems), type: list, elements: path}
+    {description: Mount points (default all real file systems), type: list, elements: path}
 """
 
 REAL_FS = {"ext2", "ext3", "ext4", "xfs", "btrfs", "zfs", "vfat", "overlay", "nfs", "nfs4"}
