@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 import threading
 import time
 from datetime import date, timedelta
@@ -375,3 +376,24 @@ def test_it_fails_a_backup_whose_checksum_differs(build, tmp_path: Path) -> None
     [done] = run(app, "rb")
     assert (done.status, done.failed_task) == ("failed", "备份检查未通过 (backup check failed)")
     assert "校验和不一致" in done.message
+
+
+def test_it_records_certificate_expiry_in_the_monthly_facts(build, tmp_path: Path) -> None:
+    cert = tmp_path / "platform.crt"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-keyout", str(tmp_path / "key.pem"), "-out", str(cert), "-days", "30",
+         "-subj", "/CN=12345.wz.invalid"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    app = build(
+        _one_step("monthly-inspection", target_hosts="local", certificates=[str(cert)], mounts=["/"])
+    )
+    [done] = run(app, "rb")
+    [fact] = service.get_facts(app, month="2026-11", kind="monthly_inspection")
+    [checked] = fact["facts"]["certificates"]
+    assert (done.status, checked["subject"], checked["days_left"]) == (
+        "successful",
+        "CN = 12345.wz.invalid",
+        29,
+    )
