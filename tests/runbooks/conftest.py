@@ -157,9 +157,11 @@ def build(tmp_path: Path, clock) -> Iterator:
 def _builder(folder: Path, clock: FixedClock) -> Iterator:
     apps: list[App] = []
 
-    def make(runbooks: dict[str, str], sshd: Sshd | None = None) -> App:
+    def make(runbooks: dict[str, str], sshd: Sshd | None = None, url: str | None = None) -> App:
         config = write_site(folder / f"site{len(apps)}", sshd, runbooks)
         env = {"HOTLINE_OPS_SECRET_DB_PASSWORD": SECRET_VAR}
+        if url:
+            env["HOTLINE_OPS_DATABASE_URL"] = url
         if sshd is not None:
             env["HOTLINE_OPS_SECRET_TEST_SSH_KEY_FILE"] = str(sshd.client_key)
             env["HOTLINE_OPS_SECRET_TEST_KEY_PASSPHRASE"] = PASSPHRASE

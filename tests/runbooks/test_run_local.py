@@ -20,8 +20,10 @@ def _one_step(playbook: str, **vars_) -> dict[str, str]:
     return {"rb": runbook_text([{"text": "先看一眼"}, {"playbook": playbook, "vars": vars_}])}
 
 
-def test_it_streams_the_runs_events_onto_the_timeline_in_order(build, tmp_path: Path) -> None:
-    app = build(_one_step("test", marker=str(tmp_path / "marker")))
+def test_it_streams_the_runs_events_onto_the_timeline_in_order(
+    build, tmp_path: Path, store_url: str
+) -> None:
+    app = build(_one_step("test", marker=str(tmp_path / "marker")), url=store_url)
     incident_id = open_incident(app)
     [done] = run(app, "rb", incident_id)
     kinds = [kind for kind, _ in timeline(app, incident_id)]
@@ -386,9 +388,8 @@ def test_it_records_certificate_expiry_in_the_monthly_facts(build, tmp_path: Pat
          "-subj", "/CN=12345.wz.invalid"],
         check=True, capture_output=True,
     )  # fmt: skip
-    app = build(
-        _one_step("monthly-inspection", target_hosts="local", certificates=[str(cert)], mounts=["/"])
-    )
+    step = _one_step("monthly-inspection", target_hosts="local", certificates=[str(cert)])
+    app = build(step)
     [done] = run(app, "rb")
     [fact] = service.get_facts(app, month="2026-11", kind="monthly_inspection")
     [checked] = fact["facts"]["certificates"]
