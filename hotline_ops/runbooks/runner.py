@@ -81,6 +81,8 @@ def run_playbook(run: PlaybookRun, on_event: OnEvent, should_cancel: ShouldCance
     try:
         _build_private_dir(private, run)
         outcome = _execute(private, run, on_event, should_cancel)
+    except OSError as exc:  # the run record must not stay "running" for a missing folder
+        outcome = Outcome("error", None, failed_message=f"cannot prepare the run: {exc}")
     finally:
         # The key and passwords live only here; ansible-runner's own fifo too.
         shutil.rmtree(private, ignore_errors=True)
@@ -130,11 +132,10 @@ def _execute(private: Path, run: PlaybookRun, on_event: OnEvent, cancel: ShouldC
             on_event(shown)
         return True  # keep the event in artifacts/job_events (scrubbed afterwards)
 
-    config = _config(private, run)
-    runner = Runner(config, event_handler=handle, cancel_callback=cancel)
     try:
+        runner = Runner(_config(private, run), event_handler=handle, cancel_callback=cancel)
         status, rc = runner.run()
-    except Exception as exc:  # ansible-runner raises for setup problems (missing binary …)
+    except Exception as exc:  # ansible-runner raises for setup problems (bad project, binary …)
         return Outcome("error", None, failed_message=scrub_text(str(exc), list(run.secrets)))
     stats = _stats(runner)
     return Outcome(

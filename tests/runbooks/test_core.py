@@ -58,3 +58,22 @@ def test_it_does_not_fail_the_run_on_an_ignored_error() -> None:
 
 def test_it_skips_events_without_a_host() -> None:
     assert task_event({"event": "playbook_on_stats", "event_data": {}}) is None
+
+
+def test_it_drops_our_variables_and_anything_holding_a_secret_from_the_child_env() -> None:
+    from hotline_ops.runbooks.runner import clean_env
+
+    env = {"HOTLINE_OPS_SECRET_X": "s3", "TOKEN_URL": "https://u:s3@h", "LANG": "C", "PATH": "/bin"}
+    cleaned = clean_env(env, ["s3"])
+    assert sorted(cleaned) == ["LANG", "PATH"]
+    assert cleaned["PATH"].endswith(":/bin") and cleaned["PATH"].split(":")[0].endswith("bin")
+
+
+def test_it_scrubs_every_file_under_the_artifacts(tmp_path) -> None:
+    from hotline_ops.runbooks.runner import scrub_tree
+
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "event.json").write_text('{"msg": "pw=hunter2-long"}')
+    (tmp_path / "stdout").write_text("nothing here")
+    changed = scrub_tree(tmp_path, ["hunter2-long", "hunter2"])
+    assert (changed, (tmp_path / "a" / "b" / "event.json").read_text()) == (1, '{"msg": "pw=***"}')
