@@ -236,7 +236,10 @@ def _start_record(app, request, runbook, step, incident) -> RunbookRun:
 
 
 def _canceller(app: Any, run_id: int, local: threading.Event) -> Callable[[], bool]:
-    """ansible-runner's cancel_callback: Ctrl-C here, or `runbook cancel` anywhere."""
+    """ansible-runner's cancel_callback: Ctrl-C here, or `runbook cancel` anywhere.
+
+    ansible-runner asks again on every loop and takes the LAST answer: once it has said yes
+    it must keep saying yes, or a throttled "no" turns the cancelled run into "failed"."""
     last = [0.0]
 
     def should_cancel() -> bool:
@@ -247,7 +250,9 @@ def _canceller(app: Any, run_id: int, local: threading.Event) -> Callable[[], bo
         last[0] = time.monotonic()
         with app.store.session() as session:
             row = session.get(RunbookRun, run_id)
-            return row is not None and row.cancel_requested_at is not None
+            if row is not None and row.cancel_requested_at is not None:
+                local.set()
+        return local.is_set()
 
     return should_cancel
 
