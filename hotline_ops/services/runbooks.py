@@ -130,6 +130,9 @@ class Secrets:
     cmdline: tuple[str, ...]
     values: tuple[str, ...]  # every secret value the settings know, for scrubbing
 
+    def __repr__(self) -> str:  # a traceback or log line never shows the key or passwords
+        return f"Secrets(ssh_key={'***' if self.ssh_key else None}, prompts={len(self.passwords)})"
+
 
 def _resolve_secrets(app: Any, config: loader.RunnerConfig) -> Secrets:
     values: dict[str, str] = {}
