@@ -115,8 +115,13 @@ def _step_line(step: dict[str, Any]) -> str:
 @click.option("--check", is_flag=True, help="Ansible check mode: change nothing on the hosts.")
 @click.option("--timeout", "timeout", help="Stop each playbook after this (e.g. 300, 10m).")
 @click.option("--step", "step", type=click.IntRange(1), help="Run only this step.")
-@click.option("--var", "var_pairs", multiple=True, metavar="KEY=VALUE",
-              help="Override a playbook var (VALUE read as YAML: 3, [a, b]); repeatable.")
+@click.option(
+    "--var",
+    "var_pairs",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a playbook var (VALUE read as YAML: 3, [a, b]); repeatable.",
+)
 @click.option("--limit", default="", help="Ansible host pattern, e.g. app1 or 'app:!app2'.")
 @click.option("--actor", default=_actor, show_default="current user")
 @json_option
