@@ -240,6 +240,21 @@ def test_it_restarts_a_service_when_it_is_healthy_after(build, tmp_path: Path) -
     assert (done.status, up.exists()) == ("successful", True)
 
 
+def test_it_does_not_restart_in_check_mode(build, tmp_path: Path) -> None:
+    restarted = tmp_path / "restarted"
+    app = build(
+        _one_step(
+            "restart-service",
+            target_hosts="local",
+            service_name="demo",
+            health_cmd="true",
+            restart_cmd=f"touch {restarted}",
+        )
+    )
+    [done] = run(app, "rb", check=True)
+    assert (done.status, restarted.exists()) == ("successful", False)
+
+
 def test_it_fails_a_restart_that_does_not_come_back_healthy(build, tmp_path: Path) -> None:
     app = build(
         _one_step(
