@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages the test suite's real peers come from (see docs/testing.md).
-TEST_DEBS := postgresql sip-tester kamailio snmpd snmp openssh-server prometheus-blackbox-exporter prometheus prometheus-alertmanager openssh-client openssl
+TEST_DEBS := postgresql sip-tester kamailio snmpd snmp openssh-server prometheus-blackbox-exporter prometheus prometheus-alertmanager openssh-client openssl iputils-ping
 
 .PHONY: run test lint venv install install-dev test-debs clean
 

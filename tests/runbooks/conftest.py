@@ -109,7 +109,12 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
         proc.wait(timeout=10)
 
 
-def write_site(root: Path, sshd: Sshd | None = None, runbooks: dict[str, str] | None = None):
+def write_site(
+    root: Path,
+    sshd: Sshd | None = None,
+    runbooks: dict[str, str] | None = None,
+    groups: dict[str, Any] | None = None,
+):
     config = write_content(root)
     playbooks = root / "playbooks"
     shutil.copytree(ROOT / "playbooks" / "project", playbooks / "project")
@@ -130,7 +135,8 @@ def write_site(root: Path, sshd: Sshd | None = None, runbooks: dict[str, str] | 
         runner.update(ssh_key="test_ssh_key", known_hosts=str(sshd.known_hosts),
                       passwords={"key_passphrase": "test_key_passphrase"})  # fmt: skip
     (playbooks / "inventory").mkdir()
-    _yaml(playbooks / "inventory" / "hosts.yml", {"all": {"hosts": hosts}})
+    inventory = {"all": {"hosts": hosts, "children": groups or {}}}
+    _yaml(playbooks / "inventory" / "hosts.yml", inventory)
     _yaml(playbooks / "runner.yaml", runner)
     (root / "runbooks").mkdir()
     for name, text in (runbooks or {}).items():
@@ -157,8 +163,13 @@ def build(tmp_path: Path, clock) -> Iterator:
 def _builder(folder: Path, clock: FixedClock) -> Iterator:
     apps: list[App] = []
 
-    def make(runbooks: dict[str, str], sshd: Sshd | None = None, url: str | None = None) -> App:
-        config = write_site(folder / f"site{len(apps)}", sshd, runbooks)
+    def make(
+        runbooks: dict[str, str],
+        sshd: Sshd | None = None,
+        url: str | None = None,
+        groups: dict[str, Any] | None = None,
+    ) -> App:
+        config = write_site(folder / f"site{len(apps)}", sshd, runbooks, groups)
         env = {"HOTLINE_OPS_SECRET_DB_PASSWORD": SECRET_VAR}
         if url:
             env["HOTLINE_OPS_DATABASE_URL"] = url

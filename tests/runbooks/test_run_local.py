@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import subprocess
 import threading
 import time
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from hotline_ops.services import runbooks as service
 from hotline_ops.store.runbooks import RunbookRun
+from tests.probes.test_ssh import _free_port
 from tests.runbooks.conftest import open_incident, run, runbook_text, timeline
 
 
@@ -412,4 +414,25 @@ def test_it_records_certificate_expiry_in_the_monthly_facts(build, tmp_path: Pat
         "successful",
         "CN = 12345.wz.invalid",
         29,
+    )
+
+
+def test_it_lists_every_unreachable_gateway_port(build) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as listening:
+        open_port = listening.getsockname()[1]
+        closed_port = _free_port()
+        gateways = {
+            "gw": {
+                "hosts": {
+                    "gw-up": {"ansible_host": "127.0.0.1", "reach_ports": [open_port]},
+                    "gw-down": {"ansible_host": "127.0.0.1", "reach_ports": [closed_port]},
+                }
+            }
+        }
+        app = build(_one_step("check-reachability", reach_group="gw"), groups=gateways)
+        [done] = run(app, "rb")
+    assert (done.status, done.failed_task, done.message) == (
+        "failed",
+        "有不可达的网关/主机 (something is unreachable)",
+        f"不可达: gw-down:{closed_port}",
     )
