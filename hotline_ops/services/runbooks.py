@@ -89,6 +89,8 @@ def run(app: Any, request: RunRequest) -> list[RunbookRun]:
     config = loader.load_runner_config(folders(app)[1])
     secrets = _resolve_secrets(app, config)
     incident = _incident(app, request.incident_id)
+    # Every step's vars (and the secrets they name) resolve before anything is written.
+    step_vars = {s.number: _vars(app, s, incident) for s in steps if s.automated}
     _timeline(app, incident, request.actor, "runbook.started", runbook.title, {
         "runbook": runbook.name, "check": request.check, "step": request.step,
     })  # fmt: skip
@@ -97,7 +99,8 @@ def run(app: Any, request: RunRequest) -> list[RunbookRun]:
         if not step.automated:
             request.on_text(step)
             continue
-        done = _run_step(app, request, runbook, step, incident, config, secrets)
+        prepared = (config, secrets, step_vars[step.number])
+        done = _run_step(app, request, runbook, step, incident, prepared)
         runs.append(done)
         if done.status != "successful":
             break
@@ -153,9 +156,16 @@ def _resolve_secrets(app: Any, config: loader.RunnerConfig) -> Secrets:
     return Secrets(values.get("ssh_key"), passwords, tuple(cmdline), every)
 
 
-def _run_step(app, request, runbook, step, incident, config, secrets) -> RunbookRun:
-    extravars, var_secrets = _vars(app, step, incident)
-    extravars.update(request.extra_vars)
+def _run_step(
+    app: Any,
+    request: RunRequest,
+    runbook: Runbook,
+    step: Step,
+    incident: Incident | None,
+    prepared: tuple[loader.RunnerConfig, Secrets, tuple[dict[str, Any], list[str]]],
+) -> RunbookRun:
+    config, secrets, (step_vars, var_secrets) = prepared
+    extravars = {**step_vars, **request.extra_vars}
     record = _start_record(app, request, runbook, step, incident)
     spec = config.spec
     playbook_run = PlaybookRun(

@@ -141,3 +141,29 @@ def test_it_reports_a_broken_runbook_in_one_line_and_loses_nothing(build, tmp_pa
     assert result.stderr.startswith(f"error: {broken}:4: steps.0.playbook: no playbook 'nosuch'")
     assert len(result.stderr.splitlines()) == 1
     assert [e["kind"] for e in shown["timeline"]] == ["opened"]
+
+
+def test_it_refuses_a_step_naming_an_unset_secret_before_writing(build, tmp_path: Path) -> None:
+    steps = [{"playbook": "test", "vars": {"marker": "x", "pw": {"secret": "nosuch"}}}]
+    app = build({"rb": runbook_text(steps)})
+    incident_id = open_incident(app)
+    result = _run(app, "runbook", "run", "rb", "--incident", str(incident_id))
+    shown = json.loads(_run(app, "incident", "show", str(incident_id), "--json").stdout)
+    runs = json.loads(_run(app, "runbook", "runs", "--json").stdout)
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "error: step 1 vars.pw: secret 'nosuch' is not set\n",
+    )
+    assert ([e["kind"] for e in shown["timeline"]], runs) == (["opened"], [])
+
+
+def test_it_names_the_runner_yaml_line_of_an_unset_key_secret(build, tmp_path: Path) -> None:
+    app = build(_book(tmp_path))
+    runner_yaml = Path(app.settings.root) / "playbooks" / "runner.yaml"
+    runner_yaml.write_text("forks: 2\nssh_key: ansible_ssh_key\n")
+    result = _run(app, "runbook", "run", "trunk-down")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        f"error: {runner_yaml}:2: ssh_key: secret 'ansible_ssh_key' is not set "
+        "(HOTLINE_OPS_SECRET_ANSIBLE_SSH_KEY or …_FILE)\n",
+    )
