@@ -32,6 +32,7 @@ USER = pwd.getpwuid(os.getuid()).pw_name
 # Distinctive values: a test greps every artifact for them.
 PASSPHRASE = "Pp-hotline-7f3a9c-passphrase"
 SECRET_VAR = "Sv-hotline-51d2e8-secretvar"
+BECOME = "Bc-hotline-9e04b1-become"
 TEST_PLAYBOOK = """
 - name: test play
   hosts: "{{ target_hosts | default('local') }}"
@@ -133,7 +134,8 @@ def write_site(
                            "ansible_user": USER,
                            "ansible_python_interpreter": "/usr/bin/python3"}  # fmt: skip
         runner.update(ssh_key="test_ssh_key", known_hosts=str(sshd.known_hosts),
-                      passwords={"key_passphrase": "test_key_passphrase"})  # fmt: skip
+                      passwords={"key_passphrase": "test_key_passphrase",
+                                 "become": "test_become"})  # fmt: skip
     (playbooks / "inventory").mkdir()
     inventory = {"all": {"hosts": hosts, "children": groups or {}}}
     _yaml(playbooks / "inventory" / "hosts.yml", inventory)
@@ -176,6 +178,7 @@ def _builder(folder: Path, clock: FixedClock) -> Iterator:
         if sshd is not None:
             env["HOTLINE_OPS_SECRET_TEST_SSH_KEY_FILE"] = str(sshd.client_key)
             env["HOTLINE_OPS_SECRET_TEST_KEY_PASSPHRASE"] = PASSPHRASE
+            env["HOTLINE_OPS_SECRET_TEST_BECOME"] = BECOME
         app = build_app(load_settings(config, env=env), clock=clock)
         app.store.upgrade()
         apps.append(app)

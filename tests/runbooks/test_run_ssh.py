@@ -11,6 +11,7 @@ import pytest
 
 from hotline_ops.services import runbooks as service
 from tests.runbooks.conftest import (
+    BECOME,
     PASSPHRASE,
     SECRET_VAR,
     all_files_text,
@@ -89,7 +90,7 @@ def test_it_leaves_no_secret_in_any_artifact(secret_run, sshd) -> None:
     text = all_files_text(folder)
     assert len(files) > 10  # stdout, command, job_events/…: the scan saw the whole run
     assert "failing with ***" in text  # the secret was there and has been replaced
-    leaks = [s for s in (SECRET_VAR, PASSPHRASE, *_key_lines(sshd)) if s in text]
+    leaks = [s for s in (SECRET_VAR, PASSPHRASE, BECOME, *_key_lines(sshd)) if s in text]
     assert leaks == []
 
 
@@ -101,7 +102,10 @@ def test_it_removes_the_key_file_after_the_run(secret_run) -> None:
 def test_it_keeps_secrets_out_of_the_child_environment(secret_run) -> None:
     _app, _incident_id, done = secret_run
     [command] = Path(done.artifacts).rglob("command")
-    env = json.loads(command.read_text())["env"]
+    recorded = json.loads(command.read_text())
+    env = recorded["env"]
+    # The become password was asked for (and answered from env/passwords), not passed.
+    assert "--ask-become-pass" in recorded["command"][-1]
     assert [k for k in env if k.startswith("HOTLINE_OPS_")] == []
     assert env["PATH"].split(":")[0].endswith("/.venv/bin")
 
@@ -111,4 +115,4 @@ def test_it_leaves_no_secret_on_the_timeline_or_the_run_record(secret_run, sshd)
     runs = [(r.message, r.failed_task, r.stats) for r in service.get_runs(app)]
     stored = json.dumps([timeline(app, incident_id), runs], ensure_ascii=False)
     assert "failing with ***" in stored
-    assert [s for s in (SECRET_VAR, PASSPHRASE, *_key_lines(sshd)) if s in stored] == []
+    assert [s for s in (SECRET_VAR, PASSPHRASE, BECOME, *_key_lines(sshd)) if s in stored] == []
