@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.content import write_content
+from tests.support.migrations import HEAD
 
 SCRIPT = Path(sys.executable).parent / "hotline-ops"
 COMMANDS = [["init"], ["db", "upgrade"], ["incident", "list"], ["probe", "list"]]
@@ -79,7 +80,7 @@ def test_it_initialises_a_store_for_a_valid_folder(tmp_path: Path) -> None:
     done = hotline_ops(root, "init")
     assert (done.returncode, done.stdout, db_file(root).is_file()) == (
         0,
-        f"store sqlite:///{db_file(root)} at revision 0003; 1 targets configured\n",
+        f"store sqlite:///{db_file(root)} at revision {HEAD}; 1 targets configured\n",
         True,
     )
 

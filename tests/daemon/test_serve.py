@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.support.content import LEVELS, write_content
+from tests.support.migrations import HEAD
 from tests.support.process import Serve, run_cli, wait_for
 
 
@@ -66,7 +67,7 @@ def started(serve_site, tmp_path):
 
 def test_it_answers_healthz(started):
     body = started().wait_healthy()
-    assert (body["status"], body["site"], body["store_revision"]) == ("ok", "测试热线", "0003")
+    assert (body["status"], body["site"], body["store_revision"]) == ("ok", "测试热线", HEAD)
 
 
 def test_it_exports_probe_up_for_each_target(started):

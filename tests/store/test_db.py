@@ -13,6 +13,7 @@ from hotline_ops.errors import StoreError
 from hotline_ops.store.db import Store
 from hotline_ops.store.models import Incident, IncidentEvent, OutboxMessage, TargetState
 from tests.conftest import T0
+from tests.support.migrations import HEAD
 
 
 @pytest.fixture
@@ -81,7 +82,7 @@ def event_row(store, event_id: int) -> tuple:
 def test_it_migrates_to_head(store_url):
     store = Store(store_url)
     try:
-        assert (store.upgrade(), store.revision()) == ("0003", "0003")
+        assert (store.upgrade(), store.revision()) == (HEAD, HEAD)
     finally:
         store.dispose()
 
@@ -98,7 +99,7 @@ def test_it_tells_how_to_migrate_a_fresh_store(store_url):
     finally:
         store.dispose()
     assert str(info.value) == (
-        "store is at revision none, code needs 0003: "
+        f"store is at revision none, code needs {HEAD}: "
         "run 'hotline-ops db upgrade' (or 'hotline-ops init')"
     )
 
@@ -211,7 +212,7 @@ def test_it_migrates_down_and_up_again(store_url):
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, "base")
     assert store.revision() is None
-    assert store.upgrade() == "0003"
+    assert store.upgrade() == HEAD
     store.dispose()
 
 
