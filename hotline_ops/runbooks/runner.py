@@ -74,9 +74,11 @@ ShouldCancel = Callable[[], bool]
 
 
 def run_playbook(run: PlaybookRun, on_event: OnEvent, should_cancel: ShouldCancel) -> Outcome:
-    run.artifacts.mkdir(parents=True, exist_ok=True)
+    # Diagnostics bundles hold log lines: the run's folder is for the operator account only.
+    run.artifacts.mkdir(parents=True, exist_ok=True, mode=0o700)
+    run.artifacts.chmod(0o700)
     for sub in ("output", "facts"):
-        (run.artifacts / sub).mkdir(exist_ok=True)
+        (run.artifacts / sub).mkdir(exist_ok=True, mode=0o700)
     private = Path(tempfile.mkdtemp(prefix="hotline-ops-run-"))
     try:
         _build_private_dir(private, run)

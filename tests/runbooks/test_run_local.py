@@ -436,3 +436,9 @@ def test_it_lists_every_unreachable_gateway_port(build) -> None:
         "有不可达的网关/主机 (something is unreachable)",
         f"不可达: gw-down:{closed_port}",
     )
+
+
+def test_it_keeps_the_runs_artifacts_private(build, tmp_path: Path) -> None:
+    app = build(_one_step("test", marker=str(tmp_path / "m")))
+    [done] = run(app, "rb")
+    assert oct(Path(done.artifacts).stat().st_mode & 0o777) == "0o700"
