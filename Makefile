@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages the test suite's real peers come from (see docs/testing.md).
-TEST_DEBS := postgresql sip-tester kamailio snmpd snmp openssh-server prometheus-blackbox-exporter prometheus prometheus-alertmanager
+TEST_DEBS := postgresql sip-tester kamailio snmpd snmp openssh-server prometheus-blackbox-exporter prometheus prometheus-alertmanager openssh-client openssl iputils-ping
 # Reports (PDF via WeasyPrint with Chinese fonts) need these to run; poppler-utils checks PDFs.
 RUN_DEBS := fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
 TEST_DEBS += $(RUN_DEBS) poppler-utils

@@ -88,9 +88,9 @@ def _show(ctx: click.Context, incident_id: int, as_json: bool, printer) -> None:
     app = get_app(ctx)
     app.store.check_migrated()
     with app.store.session() as session:
-        data = view.details(
-            session, incidents.get(session, incident_id=incident_id), app.clock.now()
-        )
+        inc = incidents.get(session, incident_id=incident_id)
+        data = view.details(session, inc, app.clock.now())
+    data["runbooks"] = view.runbooks_for(app, inc)
     if as_json:
         emit_json(data)
     else:

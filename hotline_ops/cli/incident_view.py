@@ -10,6 +10,7 @@ import click
 from hotline_ops.cli.output import local, table
 from hotline_ops.core.durations import format_duration
 from hotline_ops.services import incidents, outbox
+from hotline_ops.services import runbooks as runbook_service
 
 
 def summary(inc: Any) -> dict:
@@ -128,6 +129,7 @@ def print_show(data: dict, tz: Any) -> None:
         f"opened {local(data['opened_at'], tz)}  source {data['source']}  "
         f"handling {data['handling']}"
     )
+    print_runbook(data)
     print_timers(data, tz)
     print_timeline(data, tz)
     table(
@@ -146,3 +148,18 @@ def print_show(data: dict, tz: Any) -> None:
             for a in data["delivery_log"]
         ],
     )
+
+
+def runbooks_for(app: Any, inc: Any) -> dict:
+    """The runbook that applies to the incident (runbooks/*.md ``applies_to``)."""
+    return runbook_service.names_for_incident(app, inc)
+
+
+def print_runbook(data: dict) -> None:
+    found = data.get("runbooks") or {}
+    if found.get("error"):
+        click.echo(f"runbook: (runbooks/ unreadable: {found['error']})")
+    elif found.get("runbook"):
+        others = f"  (also: {', '.join(found['others'])})" if found["others"] else ""
+        click.echo(f"runbook: {found['runbook']}  → hotline-ops runbook show {found['runbook']}"
+                   f"{others}")

@@ -77,6 +77,13 @@ def _register() -> None:
     from hotline_ops.cli import ticket
 
     cli.add_command(ticket.ticket)
+    _register_runbooks()
+
+
+def _register_runbooks() -> None:
+    from hotline_ops.cli import runbook
+
+    cli.add_command(runbook.runbook)
 
 
 _register()
