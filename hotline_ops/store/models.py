@@ -236,5 +236,5 @@ class Silence(Base):
 
 from hotline_ops.store import reports as _reports  # noqa: E402, F401  (report register)
 from hotline_ops.store import routing as _routing  # noqa: E402,F401  (Alembic sees it)
-from hotline_ops.store import tickets as _tickets  # noqa: E402, F401  (ticket tables)
 from hotline_ops.store import runbooks as _runbooks  # noqa: E402, F401  (runbook runs, facts)
+from hotline_ops.store import tickets as _tickets  # noqa: E402, F401  (ticket tables)
