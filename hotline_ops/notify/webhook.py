@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -11,6 +10,7 @@ import httpx
 from pydantic import Field, field_validator
 
 from hotline_ops.errors import ChannelError, ConfigError
+from hotline_ops.notify._http import HttpChannel
 from hotline_ops.notify.base import Channel, Message
 
 # Statuses that say "try again later" even though they are 4xx.
@@ -18,7 +18,7 @@ _RETRYABLE_4XX = frozenset({408, 425, 429})
 _BODY_EXCERPT = 200
 
 
-class WebhookChannel(Channel):
+class WebhookChannel(HttpChannel):
     kind = "webhook"
 
     class Params(Channel.Params):
@@ -55,11 +55,8 @@ class WebhookChannel(Channel):
         *,
         transport: httpx.BaseTransport | None = None,
     ):
-        super().__init__(name, params, secrets)
+        super().__init__(name, params, secrets, transport=transport)
         self._token = self._resolve_token()
-        self._transport = transport
-        self._client: httpx.Client | None = None
-        self._client_lock = threading.Lock()
 
     def _resolve_token(self) -> str | None:
         secret_name = self.params.token_secret
@@ -84,21 +81,6 @@ class WebhookChannel(Channel):
             # "from None": the httpx exception text carries the unmasked URL.
             raise self._transport_error(exc) from None
         self._check(response)
-
-    def close(self) -> None:
-        with self._client_lock:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
-
-    def _http(self) -> httpx.Client:
-        # Lazy, so building channels to validate config opens no connection pools.
-        with self._client_lock:
-            if self._client is None:
-                self._client = httpx.Client(
-                    timeout=self.params.timeout_s, transport=self._transport
-                )
-            return self._client
 
     def _encode(self, message: Message) -> bytes:
         try:
