@@ -93,6 +93,9 @@ def _register_reports() -> None:
     from hotline_ops.cli import report
 
     cli.add_command(report.report)
+    from hotline_ops.cli import evidence
+
+    cli.add_command(evidence.evidence_, name="evidence")
 
 
 _register_reports()

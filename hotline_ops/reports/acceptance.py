@@ -29,6 +29,7 @@ from hotline_ops.core.evidence import (
 )
 from hotline_ops.core.periods import Period
 from hotline_ops.reports import builders, queries, sections
+from hotline_ops.store.evidence import evidence_docs, file_sha256
 
 Measure = Literal[
     "timer",
@@ -261,7 +262,29 @@ def _acceptance(ev: Evidence, c: ClauseSpec) -> Verdict:
 
 
 def _record(ev: Evidence, c: ClauseSpec) -> Verdict:
-    return no_evidence("需备案书面记录，hotline-ops 中无此项记录")
+    """Written documents registered against the clause (``hotline-ops evidence add``) whose
+    file still matches its sha256; a clause with ``limit`` sums their quantities (M2.4:
+    training hours)."""
+    tz = ev.app.settings.tz
+    docs = evidence_docs(
+        ev.session,
+        c.id,
+        ev.period.start.astimezone(tz).date(),
+        (ev.ended - timedelta(microseconds=1)).astimezone(tz).date(),  # end is exclusive
+    )
+    data = ev.app.settings.path(ev.app.settings.data_dir)
+    intact = [d for d in docs if file_sha256(data / d.path) == d.sha256]
+    broken = [f"#{d.id}" for d in docs if d not in intact]
+    warn = [f"文件校验失败，不计入：{', '.join(broken)}"] if broken else []
+    if not intact:
+        why = f"需备案书面记录：本年度未登记（hotline-ops evidence add {c.id}）"
+        return Verdict(NO_EVIDENCE, "—", [why, *warn])
+    cited = [f"#{d.id} {d.title}（sha256 {d.sha256[:12]}）" for d in intact] + warn
+    if c.limit is None:
+        return Verdict(MET, f"{len(intact)} 份书面记录", cited)
+    total = sum(d.quantity or 0 for d in intact)
+    status = MET if total >= c.limit else MISSED
+    return Verdict(status, f"{total:g} / {c.limit:g}（{len(intact)} 份书面记录）", cited)
 
 
 def _roster(ev: Evidence, c: ClauseSpec) -> Verdict:
