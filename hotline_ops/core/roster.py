@@ -112,6 +112,15 @@ class RosterPolicy:
     def person(self, key: str) -> Person:
         return self.people[self.roles.get(key, key)]
 
+    def missing_years(self, start: datetime, end: datetime) -> list[int]:
+        """Years in [start, end] without statutory calendar data, when a layer needs it."""
+        needs = any(layer.days != "all" for r in self.rosters.values() for layer in r.layers)
+        if not needs:
+            return []
+        return self.calendar.unknown_years(
+            start.astimezone(self.tz).date(), end.astimezone(self.tz).date()
+        )
+
     def with_overrides(self, extra: Iterable[Override]) -> RosterPolicy:
         return RosterPolicy(
             self.tz,

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from hotline_ops import yamlfile
 from hotline_ops.core import periods
+from hotline_ops.core import roster as roster_core
 from hotline_ops.core.evidence import (
     MET,
     MISSED,
@@ -30,6 +31,7 @@ from hotline_ops.core.evidence import (
 from hotline_ops.core.periods import Period
 from hotline_ops.reports import builders, queries, sections
 from hotline_ops.store.evidence import evidence_docs, file_sha256
+from hotline_ops.store.routing import stored_overrides
 
 Measure = Literal[
     "timer",
@@ -288,7 +290,30 @@ def _record(ev: Evidence, c: ClauseSpec) -> Verdict:
 
 
 def _roster(ev: Evidence, c: ClauseSpec) -> Verdict:
-    return no_evidence("值班表覆盖记录尚未接入 hotline-ops")
+    """7×24 coverage of every roster over the year gone by (M2.1a, R1.1), computed from the
+    roster file and the overrides stored from the CLI; C4 also needs the after-sales manager.
+    The file is today's: the evidence line says so, and a year without statutory calendar
+    data is no evidence rather than a guessed Mon–Fri."""
+    policy = getattr(ev.app.content, "roster", None)
+    if policy is None:
+        return no_evidence("未配置值班表（incidents/roster.yaml）")
+    start, end = ev.period.start, ev.ended
+    unknown = policy.missing_years(start, end - timedelta(microseconds=1))
+    if unknown:
+        return no_evidence(f"值班表缺少 {', '.join(map(str, unknown))} 年节假日数据")
+    full = policy.with_overrides(stored_overrides(ev.session))
+    holes = [g for name in full.rosters for g in roster_core.gaps(full, name, start, end)]
+    hours = sum((g.end - g.start).total_seconds() for g in holes) / 3600
+    total = (end - start).total_seconds() / 3600
+    evidence = [f"值班表 incidents/roster.yaml（当前版本）及调班记录，{len(full.rosters)} 个班组"]
+    if holes:
+        first = sections.local(holes[0].start, ev.app.settings.tz)
+        figure = f"{len(holes)} 处值班空档，共 {hours:.1f} 小时（首个 {first}）"
+        return Verdict(MISSED, figure, evidence)
+    figure = f"{total:.0f}/{total:.0f} 小时有人值班"
+    if c.id == "C4":  # the roster file cannot load without this role (roster_content)
+        figure += f"；售后经理 {full.person('after-sales-manager').name}"
+    return Verdict(MET, figure, evidence)
 
 
 JUDGES = {

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from hotline_ops.core import roster as core
 from hotline_ops.errors import BadRequest, ConfigError, NotFound
-from hotline_ops.store.routing import OncallOverride
+from hotline_ops.store.routing import OncallOverride, stored_overrides
 
 MAX_CHECK_DAYS = 366
 
@@ -22,14 +22,6 @@ def base_policy(app: Any) -> core.RosterPolicy:
     if policy is None:
         raise ConfigError("no incidents/roster.yaml: on-call rosters are not configured")
     return policy
-
-
-def stored_overrides(session: Session) -> list[core.Override]:
-    rows = session.scalars(select(OncallOverride).order_by(OncallOverride.id)).all()
-    return [
-        core.Override(r.roster, r.person, r.starts_at, r.ends_at, r.replaces, f"cli:{r.actor}")
-        for r in rows
-    ]
 
 
 def policy(app: Any, session: Session) -> core.RosterPolicy:
@@ -178,20 +170,8 @@ def check(app: Any, *, days: int) -> CheckReport:
         for name in pol.rosters
         for gap in core.gaps(pol, name, start, end)
     ]
-    unknown = _unknown_years(pol, start, end)
+    unknown = pol.missing_years(start, end)
     return CheckReport(start, end, found, unknown)
-
-
-def _unknown_years(pol: core.RosterPolicy, start: datetime, end: datetime) -> list[int]:
-    """Years with no statutory calendar, when some layer depends on it."""
-    uses_calendar = any(
-        layer.days != "all" for roster in pol.rosters.values() for layer in roster.layers
-    )
-    if not uses_calendar:
-        return []
-    return pol.calendar.unknown_years(
-        start.astimezone(pol.tz).date(), end.astimezone(pol.tz).date()
-    )
 
 
 def resolve_targets(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import ForeignKey, Integer, String, Text, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from hotline_ops.core import roster as core
 from hotline_ops.store.models import Base
 
 
@@ -23,6 +24,15 @@ class OncallOverride(Base):
     actor: Mapped[str] = mapped_column(String(100))
     reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime]
+
+
+def stored_overrides(session: Session) -> list[core.Override]:
+    """The overrides added from the CLI, oldest first (later ones win)."""
+    rows = session.scalars(select(OncallOverride).order_by(OncallOverride.id)).all()
+    return [
+        core.Override(r.roster, r.person, r.starts_at, r.ends_at, r.replaces, f"cli:{r.actor}")
+        for r in rows
+    ]
 
 
 class DeliveryAttempt(Base):
