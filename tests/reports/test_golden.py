@@ -75,6 +75,13 @@ def test_it_numbers_the_pages_under_the_cover(pdfs):
     assert "第2页/共4页" in text
 
 
+def test_it_numbers_the_pages_in_english_in_an_english_report(tmp_path):
+    path = tmp_path / "monthly.en.pdf"
+    path.write_bytes(output.pdf(output.html(example("monthly", "en"), REPORTS), REPORTS))
+    text = run("pdftotext", "-f", "2", "-l", "2", str(path), "-")
+    assert ("Page 2 of" in text, "页" in text) == (True, False)
+
+
 def test_it_makes_a_sheet_per_table_with_a_frozen_header_and_number_formats():
     ctx = example("monthly")
     book = load_workbook(io.BytesIO(output.xlsx(ctx, REPORTS)))
