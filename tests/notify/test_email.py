@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
-import ipaddress
-import socket
-import ssl
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from email import message_from_bytes
-from email.message import EmailMessage
-from email.policy import default as default_policy
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pydantic
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from hotline_ops.clock import FixedClock
 from hotline_ops.errors import ChannelError, ConfigError
@@ -30,106 +16,16 @@ from hotline_ops.notify.base import Recipient
 from hotline_ops.notify.email import EmailChannel
 from tests.conftest import T0
 from tests.notify.samples import ZHANG, incident
+from tests.support.process import free_port
+from tests.support.smtp import PASSWORD, USER, Inbox, self_signed, start, tls_context
 
-USER = "alert@ops.example.org"
-PASSWORD = "smtp-Pa55-w0rd-9f3c"
 SECRETS = {"smtp_password": PASSWORD}
-
-
-@dataclass
-class Mail:
-    mail_from: str
-    rcpt_tos: list[str]
-    data: bytes
-    tls: bool
-    login: str
-
-    def parsed(self) -> EmailMessage:
-        return message_from_bytes(self.data, policy=default_policy)  # type: ignore[return-value]
-
-
-@dataclass
-class Inbox:
-    """An aiosmtpd handler: keeps what arrives, refuses scripted recipients or data."""
-
-    mails: list[Mail] = field(default_factory=list)
-    refuse_rcpt: dict[str, str] = field(default_factory=dict)
-    data_reply: str = "250 Message accepted for delivery"
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
-        if address in self.refuse_rcpt:
-            return self.refuse_rcpt[address]
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope) -> str:
-        if not self.data_reply.startswith("250"):
-            return self.data_reply
-        login = session.auth_data.login.decode() if session.auth_data else ""
-        data = envelope.original_content or envelope.content
-        tls = session.ssl is not None
-        self.mails.append(Mail(envelope.mail_from, list(envelope.rcpt_tos), data, tls, login))
-        return self.data_reply
-
-
-def _authenticate(server, session, envelope, mechanism: str, auth_data: Any) -> AuthResult:
-    ok = isinstance(auth_data, LoginPassword) and (
-        auth_data.login.decode(),
-        auth_data.password.decode(),
-    ) == (USER, PASSWORD)
-    # handled=False lets aiosmtpd answer 535 itself.
-    return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
 
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1, made for this test run."""
-    folder = tmp_path_factory.mktemp("tls")
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hotline-ops test SMTP")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=7))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _start(inbox: Inbox, tls: ssl.SSLContext | None) -> Controller:
-    kwargs: dict[str, Any] = {"authenticator": _authenticate, "auth_require_tls": tls is not None}
-    if tls is not None:
-        kwargs.update(tls_context=tls, require_starttls=True)
-    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port(), **kwargs)
-    controller.start()
-    return controller
+    return self_signed(tmp_path_factory.mktemp("tls"))
 
 
 @dataclass
@@ -141,10 +37,8 @@ class Server:
 
 @pytest.fixture
 def smtp(certificate: tuple[Path, Path]) -> Iterator[Server]:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(*certificate)
     inbox = Inbox()
-    controller = _start(inbox, context)
+    controller = start(inbox, tls_context(*certificate))
     try:
         yield Server(inbox, controller.port, certificate[0])
     finally:
@@ -155,7 +49,7 @@ def smtp(certificate: tuple[Path, Path]) -> Iterator[Server]:
 def plain_smtp(certificate: tuple[Path, Path]) -> Iterator[Server]:
     """A server that offers no STARTTLS."""
     inbox = Inbox()
-    controller = _start(inbox, None)
+    controller = start(inbox, None)
     try:
         yield Server(inbox, controller.port, certificate[0])
     finally:
@@ -304,7 +198,7 @@ def test_it_reports_a_refused_recipient_as_permanent(smtp: Server) -> None:
 
 
 def test_it_reports_a_closed_port_as_transient(certificate: tuple[Path, Path]) -> None:
-    server = Server(Inbox(), _free_port(), certificate[0])
+    server = Server(Inbox(), free_port(), certificate[0])
     error = _error(_channel(server))
     assert error.permanent is False
     assert str(error).startswith(f"SMTP 127.0.0.1:{server.port}: ConnectionRefusedError: ")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import sqlite3
 import time
 from pathlib import Path
@@ -15,13 +14,9 @@ import sqlalchemy as sa
 
 from hotline_ops.probes.base import ProbeResult
 from hotline_ops.probes.db import DbProbe
+from tests.support.process import free_port
 
 SECRET = "s3cr3t-Pw"
-
-
-def _free_port() -> int:
-    with socket.create_server(("127.0.0.1", 0)) as placeholder:
-        return int(placeholder.getsockname()[1])
 
 
 def _check(params: dict[str, Any], timeout: float = 5.0) -> ProbeResult:
@@ -129,7 +124,7 @@ def test_it_masks_the_password_in_repr(pg_url: str) -> None:
 
 
 def test_it_fails_quickly_on_a_closed_port() -> None:
-    port = _free_port()
+    port = free_port()
     started = time.monotonic()
     result = _check({"url": f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"})
     elapsed = time.monotonic() - started

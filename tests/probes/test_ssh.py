@@ -18,6 +18,7 @@ import pytest
 
 from hotline_ops.probes.base import ProbeResult
 from hotline_ops.probes.ssh import SshProbe
+from tests.support.process import free_port
 
 SSHD = "/usr/sbin/sshd"
 USER = pwd.getpwuid(os.getuid()).pw_name
@@ -31,11 +32,6 @@ class Sshd:
     client_key: Path  # authorized
     stranger_key: Path  # valid key, not authorized
     folder: Path
-
-
-def _free_port() -> int:
-    with socket.create_server(("127.0.0.1", 0)) as placeholder:
-        return int(placeholder.getsockname()[1])
 
 
 def _keygen(path: Path) -> str:
@@ -67,7 +63,7 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
     client_pub = _keygen(folder / "client_key")
     _keygen(folder / "stranger_key")
     (folder / "authorized_keys").write_text(client_pub + "\n")
-    port = _free_port()
+    port = free_port()
     key_type, key_data = host_pub.split()[:2]
     (folder / "known_hosts").write_text(f"[127.0.0.1]:{port} {key_type} {key_data}\n")
     config = folder / "sshd_config"
@@ -219,7 +215,7 @@ def test_it_reports_an_unset_password_variable(sshd: Sshd, monkeypatch: pytest.M
 
 def test_it_reports_a_refused_connection_quickly(sshd: Sshd) -> None:
     started = time.monotonic()
-    result = _check(_params(sshd, port=_free_port()), timeout=5.0)
+    result = _check(_params(sshd, port=free_port()), timeout=5.0)
     elapsed = time.monotonic() - started
     assert (result.ok, result.latency_s, result.detail) == (False, None, "connect refused")
     assert elapsed < 1.0

@@ -9,11 +9,7 @@ import pydantic
 import pytest
 
 from hotline_ops.probes.tcp import TcpProbe
-
-
-def _free_port() -> int:
-    with socket.create_server(("127.0.0.1", 0)) as placeholder:
-        return int(placeholder.getsockname()[1])
+from tests.support.process import free_port
 
 
 def test_it_connects_to_a_listening_port() -> None:
@@ -31,7 +27,7 @@ def test_it_measures_connect_latency() -> None:
 
 
 def test_it_reports_a_refused_connection() -> None:
-    probe = TcpProbe({"host": "127.0.0.1", "port": _free_port()})
+    probe = TcpProbe({"host": "127.0.0.1", "port": free_port()})
     result = asyncio.run(probe.check(2.0))
     assert (result.ok, result.latency_s, result.detail) == (False, None, "connect refused")
 

@@ -14,7 +14,7 @@ from hotline_ops.errors import HotlineOpsError, IllegalTransition
 from hotline_ops.services import reports
 from tests.reports import fixture
 from tests.reports.make_examples import NOW
-from tests.reports.smtp import PASSWORD, USER, SmtpServer
+from tests.support.smtp import PASSWORD, USER, SmtpServer
 
 
 def invoke(app, *args):
@@ -87,7 +87,7 @@ def test_it_mails_the_pdf_and_xlsx_to_the_purchaser_over_starttls(mail_app, smtp
     row = reports.file(mail_app, report_id=monthly(mail_app).id)
     msg = smtp.inbox.messages[0]
     names = [part.get_filename() for part in msg.iter_attachments()]
-    assert (names, smtp.inbox.envelopes[0].rcpt_tos, row.delivered_to) == (
+    assert (names, smtp.inbox.mails[0].rcpt_tos, row.delivered_to) == (
         [reports.path_of(mail_app, row, "pdf").name, reports.path_of(mail_app, row, "xlsx").name],
         ["archive@purchaser.test", "pm@purchaser.test"],
         ["archive@purchaser.test", "pm@purchaser.test"],
