@@ -12,10 +12,6 @@ httpx is fine here: the probe runs a handful of requests a few times a day, not 
 from __future__ import annotations
 
 import asyncio
-import functools
-import os
-import re
-import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,8 +23,17 @@ import zhconv
 from pydantic import Field, field_validator
 
 from hotline_ops.core.asr import corpus_accuracy, edit_distance, normalise
+from hotline_ops.probes.api_client import (
+    ApiParams,
+    MissingToken,
+    describe_http_error,
+    dotted_path,
+    request_headers,
+    tls_context,
+    value_at,
+)
 from hotline_ops.probes.base import Probe, ProbeResult, describe_error, run_within
-from hotline_ops.probes.http import USER_AGENT, _check_header, _parse_target
+from hotline_ops.probes.http import _parse_target
 
 AUDIO_TYPES: dict[str, str] = {
     ".wav": "audio/wav",
@@ -36,7 +41,6 @@ AUDIO_TYPES: dict[str, str] = {
     ".amr": "audio/amr",
     ".pcm": "audio/pcm",
 }
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _MAX_NAMED_FAILURES = 3
 
 
@@ -79,15 +83,13 @@ class AsrAccuracyProbe(Probe):
     kind: ClassVar[str] = "asr_accuracy"
     params: AsrAccuracyProbe.Params
 
-    class Params(Probe.Params):
+    class Params(ApiParams):
         endpoint: str
         folder: str
         threshold: float = Field(default=0.98, gt=0, le=1)
         api_format: Literal["multipart", "raw"] = "multipart"
         file_field: str = "audio"  # multipart only
         text_field: str = "text"  # dotted path into the JSON reply, e.g. "result.text"
-        headers: dict[str, str] = Field(default_factory=dict)
-        token_env: str | None = None  # name of the env var holding a bearer token
         concurrency: int = Field(default=4, ge=1, le=64)
 
         @field_validator("endpoint")
@@ -96,26 +98,10 @@ class AsrAccuracyProbe(Probe):
             _parse_target(url)
             return url
 
-        @field_validator("headers")
-        @classmethod
-        def _headers_are_safe(cls, headers: dict[str, str]) -> dict[str, str]:
-            for name, value in headers.items():
-                _check_header(name, value)
-            return headers
-
-        @field_validator("token_env")
-        @classmethod
-        def _token_env_is_a_name(cls, name: str | None) -> str | None:
-            if name is not None and not _ENV_NAME.fullmatch(name):
-                raise ValueError(f"token_env must be an environment variable name, got '{name}'")
-            return name
-
         @field_validator("text_field")
         @classmethod
         def _text_field_has_no_empty_part(cls, path: str) -> str:
-            if not all(path.split(".")):
-                raise ValueError(f"text_field '{path}' has an empty part")
-            return path
+            return dotted_path("text_field", path)
 
     def __init__(
         self, params: dict[str, Any], *, to_simplified: Callable[[str], str] = to_simplified
@@ -130,15 +116,17 @@ class AsrAccuracyProbe(Probe):
         start = time.perf_counter()
         try:
             samples = self._load_samples()
-            headers = self._request_headers()
+            headers = request_headers(self.params)
         except _Unusable as exc:
             return ProbeResult(False, None, str(exc), classification=exc.classification)
+        except MissingToken as exc:
+            return ProbeResult(False, None, str(exc), classification="config")
         gate = asyncio.Semaphore(self.params.concurrency)
         # trust_env=False: a proxy from the environment must not sit between probe and engine.
         async with httpx.AsyncClient(
             headers=headers,
             timeout=httpx.Timeout(timeout),
-            verify=_tls_context(),
+            verify=tls_context(),
             trust_env=False,
         ) as client:
             scores = await asyncio.gather(*(self._score(client, gate, s) for s in samples))
@@ -167,18 +155,6 @@ class AsrAccuracyProbe(Probe):
                 raise _Unusable(f"reference {text.name} has no text")
             samples[audio.stem] = _Sample(audio.stem, audio, normalised)
         return list(samples.values())
-
-    def _request_headers(self) -> dict[str, str]:
-        headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
-        headers.update(self.params.headers)
-        env = self.params.token_env
-        if env is not None:
-            token = os.environ.get(env)  # read per check, so a rotated token is picked up
-            if not token:
-                detail = f"environment variable {env} (token_env) is not set"
-                raise _Unusable(detail, classification="config")
-            headers["Authorization"] = f"Bearer {token}"
-        return headers
 
     async def _score(
         self, client: httpx.AsyncClient, gate: asyncio.Semaphore, sample: _Sample
@@ -245,34 +221,11 @@ class _SampleFailed(Exception):
 
 def _text_at(reply: httpx.Response, path: str) -> str:
     try:
-        node: Any = reply.json()
+        node = value_at(reply.json(), path)
     except ValueError:
         raise _SampleFailed("reply is not JSON") from None
-    for part in path.split("."):
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            raise _SampleFailed(f"reply has no '{path}'")
+    except KeyError:
+        raise _SampleFailed(f"reply has no '{path}'") from None
     if not isinstance(node, str):
         raise _SampleFailed(f"reply '{path}' is not a string")
     return node
-
-
-def describe_http_error(exc: httpx.HTTPError) -> str:
-    """One-line reason for an httpx failure, from the OS error underneath when there is one."""
-    if isinstance(exc, httpx.TimeoutException):
-        return "timed out"
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, OSError) and seen.errno is not None:
-            return describe_error(seen)
-        seen = seen.__cause__ or seen.__context__
-    return describe_error(exc)
-
-
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    # httpx would load the system trust store again for every client: milliseconds each time.
-    return ssl.create_default_context()

@@ -7,6 +7,7 @@ many probes side by side and one dead target must not take the others down with 
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import ssl
 from abc import ABC, abstractmethod
@@ -15,6 +16,16 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
+
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def env_name(field_name: str, name: str | None) -> str | None:
+    """A params validator: ``name`` must be usable as an environment variable name (secrets
+    come from the environment, never from the target file)."""
+    if name is not None and not ENV_NAME.fullmatch(name):
+        raise ValueError(f"{field_name} must name an environment variable, got '{name}'")
+    return name
 
 
 @dataclass(frozen=True)

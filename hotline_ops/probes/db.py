@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import math
 import os
-import re
 import threading
 import time
 from collections.abc import Iterator
@@ -27,9 +26,8 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
 
-from hotline_ops.probes.base import Probe, ProbeResult, TargetError, run_within
+from hotline_ops.probes.base import Probe, ProbeResult, TargetError, env_name, run_within
 
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PG_DRIVERS = ("psycopg", "psycopg2")
 _MAX_SHOWN = 60  # characters of a returned value quoted in a detail
 
@@ -138,9 +136,7 @@ class DbProbe(Probe):
         @field_validator("url_env")
         @classmethod
         def _env_name_is_valid(cls, name: str | None) -> str | None:
-            if name is not None and not _ENV_NAME.fullmatch(name):
-                raise ValueError("url_env must name an environment variable")
-            return name
+            return env_name("url_env", name)
 
         @model_validator(mode="after")
         def _one_source(self) -> DbProbe.Params:

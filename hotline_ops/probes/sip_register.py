@@ -33,7 +33,7 @@ from typing import ClassVar
 from pydantic import Field, field_validator
 
 from hotline_ops.probes import sip
-from hotline_ops.probes.base import Probe, ProbeResult, describe_error, run_within
+from hotline_ops.probes.base import Probe, ProbeResult, describe_error, env_name, run_within
 from hotline_ops.probes.sip_options import (
     SipTargetParams,
     check_user,
@@ -43,7 +43,6 @@ from hotline_ops.probes.sip_options import (
 )
 
 _GUARD_S = 0.5
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DOMAIN = re.compile(r"[A-Za-z0-9.\-\[\]:]+")
 _AUTH_PARAM = re.compile(r"([A-Za-z][\w-]*)\s*=\s*(\"(?:[^\"\\]|\\.)*\"|[^\s,]+)")
 _EXPIRES_PARAM = re.compile(r";\s*expires\s*=\s*([0-9]+)", re.IGNORECASE)
@@ -267,9 +266,7 @@ class SipRegisterProbe(Probe):
         @field_validator("password_env")
         @classmethod
         def _env(cls, name: str) -> str:
-            if not _ENV_NAME.fullmatch(name):
-                raise ValueError(f"'{name}' is not an environment variable name")
-            return name
+            return env_name("password_env", name) or name
 
     async def check(self, timeout: float) -> ProbeResult:
         budget = min(timeout, self.params.deadline_s)

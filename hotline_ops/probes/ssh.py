@@ -27,9 +27,8 @@ from typing import Any, ClassVar
 import paramiko
 from pydantic import Field, field_validator, model_validator
 
-from hotline_ops.probes.base import Probe, ProbeResult, TargetError, run_within
+from hotline_ops.probes.base import Probe, ProbeResult, TargetError, env_name, run_within
 
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # The worker's own socket and paramiko timeouts end this much after the check's deadline, so
 # the deadline (reported as "timeout after …") always fires first.
 _GRACE_S = 0.5
@@ -126,9 +125,7 @@ class SshProbe(Probe):
         @field_validator("password_env")
         @classmethod
         def _env_name_is_valid(cls, name: str | None) -> str | None:
-            if name is not None and not _ENV_NAME.fullmatch(name):
-                raise ValueError(f"password_env must name an environment variable, got '{name}'")
-            return name
+            return env_name("password_env", name)
 
         @field_validator("expect_regex")
         @classmethod

@@ -10,10 +10,6 @@ ticket records, not here.
 from __future__ import annotations
 
 import asyncio
-import functools
-import os
-import re
-import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,8 +19,17 @@ from urllib.parse import quote
 import httpx
 from pydantic import Field, field_validator
 
-from hotline_ops.probes.base import Probe, ProbeResult, describe_error
-from hotline_ops.probes.http import USER_AGENT, _check_header, _parse_target
+from hotline_ops.probes.api_client import (
+    ApiParams,
+    MissingToken,
+    describe_http_error,
+    dotted_path,
+    request_headers,
+    tls_context,
+    value_at,
+)
+from hotline_ops.probes.base import Probe, ProbeResult
+from hotline_ops.probes.http import _parse_target
 
 TITLE = "hotline-ops synthetic probe"
 CONTENT = (
@@ -33,7 +38,6 @@ CONTENT = (
 )
 # Share of the timeout kept for closing a created ticket after create and query.
 CLOSE_SHARE = 0.25
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class _StepFailed(Exception):
@@ -64,10 +68,8 @@ class TicketServiceProbe(Probe):
     kind: ClassVar[str] = "ticket_service"
     params: TicketServiceProbe.Params
 
-    class Params(Probe.Params):
+    class Params(ApiParams):
         base_url: str
-        token_env: str | None = None  # name of the env var holding a bearer token
-        headers: dict[str, str] = Field(default_factory=dict)
         create_path: str = "/api/tickets"
         query_path: str = "/api/tickets/{id}"
         close_path: str = "/api/tickets/{id}/close"
@@ -96,26 +98,10 @@ class TicketServiceProbe(Probe):
                 raise ValueError(f"path '{path}' must contain '{{id}}'")
             return path
 
-        @field_validator("headers")
-        @classmethod
-        def _headers_are_safe(cls, headers: dict[str, str]) -> dict[str, str]:
-            for name, value in headers.items():
-                _check_header(name, value)
-            return headers
-
-        @field_validator("token_env")
-        @classmethod
-        def _token_env_is_a_name(cls, name: str | None) -> str | None:
-            if name is not None and not _ENV_NAME.fullmatch(name):
-                raise ValueError(f"token_env must be an environment variable name, got '{name}'")
-            return name
-
         @field_validator("id_field")
         @classmethod
         def _id_field_has_no_empty_part(cls, path: str) -> str:
-            if not all(path.split(".")):
-                raise ValueError(f"id_field '{path}' has an empty part")
-            return path
+            return dotted_path("id_field", path)
 
     def __init__(
         self, params: dict[str, Any], *, monotonic: Callable[[], float] = time.perf_counter
@@ -125,15 +111,10 @@ class TicketServiceProbe(Probe):
         self._base = self.params.base_url.rstrip("/")
 
     async def check(self, timeout: float) -> ProbeResult:
-        headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
-        headers.update(self.params.headers)
-        env = self.params.token_env
-        if env is not None:
-            token = os.environ.get(env)  # read per check, so a rotated token is picked up
-            if not token:
-                detail = f"environment variable {env} (token_env) is not set"
-                return ProbeResult(False, None, detail, classification="config")
-            headers["Authorization"] = f"Bearer {token}"
+        try:
+            headers = request_headers(self.params)
+        except MissingToken as exc:
+            return ProbeResult(False, None, str(exc), classification="config")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         steps_deadline = deadline - timeout * CLOSE_SHARE
@@ -142,7 +123,7 @@ class TicketServiceProbe(Probe):
         async with httpx.AsyncClient(
             headers=headers,
             timeout=httpx.Timeout(timeout),
-            verify=_tls_context(),
+            verify=tls_context(),
             trust_env=False,
         ) as client:
             ticket = await self._create(client, run, steps_deadline)
@@ -207,7 +188,7 @@ class TicketServiceProbe(Probe):
         except (TimeoutError, httpx.TimeoutException) as exc:
             raise _StepFailed("timed out") from exc
         except httpx.HTTPError as exc:
-            raise _StepFailed(_describe_http_error(exc)) from exc
+            raise _StepFailed(describe_http_error(exc)) from exc
         finally:
             took = self._monotonic() - start  # read on every path: two readings per request
         if not reply.is_success:
@@ -236,11 +217,10 @@ def _json(reply: httpx.Response) -> Any:
 
 
 def _ticket_id(reply: httpx.Response, path: str) -> str:
-    node = _json(reply)
-    for part in path.split("."):
-        if not isinstance(node, dict) or part not in node:
-            raise _StepFailed(f"reply has no '{path}'")
-        node = node[part]
+    try:
+        node = value_at(_json(reply), path)
+    except KeyError:
+        raise _StepFailed(f"reply has no '{path}'") from None
     if isinstance(node, bool) or not isinstance(node, int | str) or node == "":
         raise _StepFailed(f"reply '{path}' is not a ticket id")
     return str(node)
@@ -249,19 +229,3 @@ def _ticket_id(reply: httpx.Response, path: str) -> str:
 def _with_id(path: str, ticket: str) -> str:
     # The id comes from the target: quoted so it can never add path segments or a query.
     return path.replace("{id}", quote(ticket, safe=""))
-
-
-def _describe_http_error(exc: httpx.HTTPError) -> str:
-    """One-line reason for an httpx failure, from the OS error underneath when there is one."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, OSError) and seen.errno is not None:
-            return describe_error(seen)
-        seen = seen.__cause__ or seen.__context__
-    return describe_error(exc)
-
-
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    # httpx would load the system trust store again for every client: milliseconds each time.
-    return ssl.create_default_context()

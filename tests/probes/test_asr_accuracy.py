@@ -408,7 +408,7 @@ def test_it_times_out_as_a_whole(engine: Engine) -> None:
         ({"endpoint": "ftp://asr/", "folder": "r"}, "url scheme must be http or https"),
         ({"endpoint": "http://asr/", "folder": "r", "api_format": "wav"}, "api_format"),
         ({"endpoint": "http://asr/", "folder": "r", "threshold": 98}, "less than or equal to 1"),
-        ({"endpoint": "http://asr/", "folder": "r", "token_env": "$TOKEN"}, "token_env must be"),
+        ({"endpoint": "http://asr/", "folder": "r", "token_env": "$T"}, "token_env must name"),
         ({"endpoint": "http://asr/", "folder": "r", "text_field": "a..b"}, "has an empty part"),
         ({"endpoint": "http://asr/", "folder": "r", "concurrency": 0}, "greater than or equal"),
         ({"endpoint": "http://asr/", "folder": "r", "headers": {"X": "a\nb"}}, "line break"),

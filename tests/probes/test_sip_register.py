@@ -411,7 +411,7 @@ def test_it_parses_challenges() -> None:
     ("params", "error"),
     [
         ({"password": PASSWORD}, "password\n  Extra inputs are not permitted"),
-        ({"password_env": "not a name"}, "'not a name' is not an environment variable name"),
+        ({"password_env": "not a name"}, "password_env must name an env"),
         ({"user": "probe ct"}, "user 'probe ct' has characters not allowed"),
         ({"expires": 0}, "expires\n  Input should be greater than or equal to 1"),
         ({"domain": "a b"}, "'a b' is not a SIP domain"),

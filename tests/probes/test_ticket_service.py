@@ -344,7 +344,7 @@ def test_it_sends_configured_headers(api: TicketApi) -> None:
         ({"base_url": "http://t/", "close_path": "close/{id}"}, "must start with '/'"),
         ({"base_url": "http://t/", "create_path": "api"}, "must start with '/'"),
         ({"base_url": "http://t/", "query_max_s": 0}, "greater than 0"),
-        ({"base_url": "http://t/", "token_env": "MY-TOKEN"}, "token_env must be"),
+        ({"base_url": "http://t/", "token_env": "MY-TOKEN"}, "token_env must name an env"),
         ({"base_url": "http://t/", "id_field": "data."}, "has an empty part"),
         ({"base_url": "http://t/", "headers": {"X": "a\rb"}}, "line break"),
         ({"base_url": "http://t/", "create_max": 20}, "create_max\n  Extra inputs"),
