@@ -151,8 +151,24 @@ class HttpChannel(Channel):
         # Only the gateway's own trouble (5xx) may pass by itself; a refused number or text won't.
         raise ChannelError(self.mask(text), permanent=response.status_code < 500)
 
-    def _fail(self, text: str, *, permanent: bool, retry_after: float | None = None) -> None:
-        raise ChannelError(self.mask(text), permanent=permanent, retry_after=retry_after)
+    def _robot_errcode(
+        self,
+        answer: dict[str, Any],
+        service: str,
+        throttled: int,
+        wait_s: float,
+        transient: frozenset[int],
+    ) -> None:
+        """A chat robot's ``{"errcode": 0}`` answer (WeCom, DingTalk); anything else raises:
+        ``throttled`` waits ``wait_s`` (the robot does not say how long), codes in
+        ``transient`` may pass by themselves, the rest need a config or code change."""
+        code = answer.get("errcode")
+        if code == 0:
+            return
+        text = self.mask(f"{service} robot errcode {code}: {answer.get('errmsg', '')}")
+        if code == throttled:
+            raise ChannelError(text, permanent=False, retry_after=wait_s)
+        raise ChannelError(text, permanent=code not in transient)
 
 
 def without_union_tags(exc: pydantic.ValidationError, field: str) -> pydantic.ValidationError:

@@ -89,11 +89,5 @@ class DingTalkChannel(HttpChannel):
         self._check(self._json_answer(response))
 
     def _check(self, answer: dict[str, Any]) -> None:
-        code = answer.get("errcode")
-        if code == 0:
-            return
-        text = f"DingTalk robot errcode {code}: {answer.get('errmsg', '')}"
-        if code == SEND_TOO_FAST:
-            self._fail(text, permanent=False, retry_after=THROTTLE_S)
         # 310000 (signature, timestamp, keyword or IP check), 300001 (token) need a fix.
-        self._fail(text, permanent=code not in TRANSIENT)
+        self._robot_errcode(answer, "DingTalk", SEND_TOO_FAST, THROTTLE_S, TRANSIENT)

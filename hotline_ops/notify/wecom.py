@@ -85,12 +85,6 @@ class WeComChannel(HttpChannel):
         self._check(self._json_answer(response))
 
     def _check(self, answer: dict[str, Any]) -> None:
-        code = answer.get("errcode")
-        if code == 0:
-            return
-        text = f"WeCom robot errcode {code}: {answer.get('errmsg', '')}"
-        if code == RATE_LIMITED:
-            # WeCom does not say when: the next minute window is the earliest that can pass.
-            self._fail(text, permanent=False, retry_after=RATE_WINDOW_S)
-        # 93000 (invalid key), 40058 (content too long), … need a config or code change.
-        self._fail(text, permanent=code not in TRANSIENT)
+        # 45009: WeCom does not say when; the next minute window is the earliest that can
+        # pass. 93000 (invalid key), 40058 (content too long) … need a config or code change.
+        self._robot_errcode(answer, "WeCom", RATE_LIMITED, RATE_WINDOW_S, TRANSIENT)
