@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import quote, urlsplit
 
 import httpx
 from pydantic import Field, field_validator
 
 from hotline_ops.errors import ChannelError, ConfigError
-from hotline_ops.notify._http import HttpChannel
+from hotline_ops.notify._http import HttpChannel, check_http_url, header_safe
 from hotline_ops.notify.base import Channel, Message
-
-# Statuses that say "try again later" even though they are 4xx.
-_RETRYABLE_4XX = frozenset({408, 425, 429})
-_BODY_EXCERPT = 200
 
 
 class WebhookChannel(HttpChannel):
@@ -30,11 +25,7 @@ class WebhookChannel(HttpChannel):
         @field_validator("url")
         @classmethod
         def _http_url(cls, value: str) -> str:
-            parts = urlsplit(value)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ValueError("must be an http:// or https:// URL with a host")
-            _ = parts.port  # raises ValueError for a malformed or out-of-range port
-            return value
+            return check_http_url(value)
 
         @field_validator("headers")
         @classmethod
@@ -73,14 +64,11 @@ class WebhookChannel(HttpChannel):
 
     def send(self, message: Message) -> None:
         body = self._encode(message)
-        try:
-            response = self._http().post(
-                self.params.url, content=body, headers=self._headers(message)
-            )
-        except httpx.HTTPError as exc:
-            # "from None": the httpx exception text carries the unmasked URL.
-            raise self._transport_error(exc) from None
-        self._check(response)
+        response = self._request(
+            "POST", self.params.url, content=body, headers=self._headers(message)
+        )
+        if not response.is_success:
+            raise self._status_error(response)
 
     def _encode(self, message: Message) -> bytes:
         try:
@@ -92,37 +80,7 @@ class WebhookChannel(HttpChannel):
     def _headers(self, message: Message) -> dict[str, str]:
         headers = {**self.params.headers, "Content-Type": "application/json"}
         # Lets the receiver drop a redelivery after a crash: at-least-once + dedup.
-        headers["Idempotency-Key"] = _header_safe(message.dedup_key)
+        headers["Idempotency-Key"] = header_safe(message.dedup_key)
         if self._token is not None:
             headers["Authorization"] = f"Bearer {self._token}"
         return headers
-
-    def _transport_error(self, exc: httpx.HTTPError) -> ChannelError:
-        url = self.params.url
-        if isinstance(exc, httpx.TimeoutException):
-            text = f"timeout after {self.params.timeout_s}s posting to {url}"
-        elif isinstance(exc, httpx.ConnectError):
-            text = f"cannot connect to {url}: {exc}"
-        else:
-            text = f"{type(exc).__name__} posting to {url}: {exc}"
-        # The network may recover; the outbox decides how long to keep trying.
-        return ChannelError(self.mask(text), permanent=False)
-
-    def _check(self, response: httpx.Response) -> None:
-        status = response.status_code
-        if 200 <= status < 300:
-            return
-        # 5xx and the retryable 4xx may pass later; a 3xx or other 4xx needs a config change.
-        permanent = status < 500 and status not in _RETRYABLE_4XX
-        # Collapsed to one line: errors are printed and stored as single lines.
-        # Masked before cutting, so a secret straddling the cut cannot leak a prefix.
-        excerpt = " ".join(self.mask(response.text).split())[:_BODY_EXCERPT]
-        text = f"HTTP {status} from {self.params.url}: {excerpt}"
-        raise ChannelError(self.mask(text), permanent=permanent)
-
-
-def _header_safe(value: str) -> str:
-    # Header values must be ASCII; quoting is deterministic, so redeliveries still match.
-    if value.isascii() and value.isprintable():
-        return value
-    return quote(value, safe="")
