@@ -181,6 +181,8 @@ def fire(session: Session, app: Any, deadline: Deadline, now: datetime) -> None:
         data={"deadline_id": deadline.id, "kind": deadline.kind, "purpose": deadline.purpose},
     )
     _popup(session, ticket, now, f"{deadline.purpose}:{deadline.kind}", text)
+    if deadline.purpose == BREACH:
+        breach_incident(session, app, ticket, deadline, text, now)
     outbox.enqueue(
         session,
         now=now,
@@ -195,6 +197,38 @@ def fire(session: Session, app: Any, deadline: Deadline, now: datetime) -> None:
             "purpose": deadline.purpose,
             "due_at": deadline.due_at.isoformat(),
         },
+    )
+
+
+def breach_incident(
+    session: Session, app: Any, ticket: Ticket, deadline: Deadline, text: str, now: datetime
+) -> None:
+    """A missed ticket deadline is an SLA breach of the ticket service (issue [3/7] source):
+    one open incident per deadline kind gathers the breaches, each one a timeline event, so
+    a dispatch backlog pages once instead of once per ticket."""
+    incident, created = incidents.open_incident(
+        session,
+        app,
+        now=now,
+        dedup_key=f"tickets:sla-breach:{deadline.kind}",
+        title=f"工单{LABELS[deadline.kind]}时限超时（{deadline.clause}）",
+        source="tickets",
+        actor="tickets",
+        labels={
+            "alertname": "TicketDeadlineBreached",
+            "component": "tickets",
+            "deadline": deadline.kind,
+            "clause": deadline.clause,
+        },
+    )
+    incidents.add_event(
+        session,
+        incident,
+        now=now,
+        actor="tickets",
+        kind="ticket_breach",
+        reason=text,
+        data={"ticket": ticket.number, "deadline_id": deadline.id, "first": created},
     )
 
 

@@ -10,7 +10,7 @@ import yaml
 from sqlalchemy import select
 
 from hotline_ops.services import timers as timer_loop
-from hotline_ops.store.models import Deadline, Incident, OutboxMessage
+from hotline_ops.store.models import Deadline, Incident, IncidentEvent, OutboxMessage
 from hotline_ops.store.tickets import Ticket, TicketPopup
 from hotline_ops.tickets import audit, service, timers
 from tests.tickets.helpers import HAPPY, body, ticket_site, walk
@@ -113,6 +113,38 @@ def test_it_audits_a_dispatch_breach(app, clock):
     with app.store.session() as session:
         reasons = [e.reason for e in audit.events_of(session, ticket.id) if e.action == "timer"]
     assert [r.endswith("P3.1）") for r in reasons] == [False, True]
+
+
+def test_dispatch_breaches_gather_in_one_incident_with_an_event_per_ticket(app, clock):
+    first = _accepted(app, clock, OCT8)
+    second = _accepted(app, clock, OCT8 + timedelta(minutes=5))
+    clock.set(OCT8 + timedelta(minutes=35))
+    timer_loop.fire_due(app)  # two warnings, two breaches
+    with app.store.session() as session:
+        incident = session.scalars(select(Incident)).one()
+        events = [
+            e.data
+            for e in session.scalars(select(IncidentEvent).order_by(IncidentEvent.id))
+            if e.kind == "ticket_breach"
+        ]
+        numbers = [session.get(Ticket, t.id).number for t in (first, second)]
+    assert (incident.dedup_key, incident.title, incident.labels["deadline"]) == (
+        "tickets:sla-breach:dispatch",
+        "工单派单时限超时（P3.1）",
+        "dispatch",
+    )
+    assert [(e["ticket"], e["first"]) for e in events] == [
+        (numbers[0], True),
+        (numbers[1], False),
+    ]
+
+
+def test_a_warning_alone_opens_no_incident(app, clock):
+    _accepted(app, clock, OCT8)
+    clock.set(OCT8 + timedelta(minutes=15))
+    assert timer_loop.fire_due(app) == 1
+    with app.store.session() as session:
+        assert session.scalars(select(Incident)).all() == []
 
 
 def test_it_gives_a_normal_callback_24_hours_from_closing(app, clock):
