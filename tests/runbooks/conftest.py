@@ -24,8 +24,9 @@ from hotline_ops.services import incidents
 from hotline_ops.services import runbooks as service
 from hotline_ops.settings import load_settings
 from tests.conftest import T0
-from tests.probes.test_ssh import SSHD, _free_port, _wait_for_banner
+from tests.probes.test_ssh import SSHD, _wait_for_banner
 from tests.support.content import write_content
+from tests.support.process import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 USER = pwd.getpwuid(os.getuid()).pw_name
@@ -88,7 +89,7 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
     host_pub = _keygen(folder / "host_key")
     client_pub = _keygen(folder / "client_key", PASSPHRASE)
     (folder / "authorized_keys").write_text(client_pub + "\n")
-    port = _free_port()
+    port = free_port()
     key_type, key_data = host_pub.split()[:2]
     (folder / "known_hosts").write_text(f"[127.0.0.1]:{port} {key_type} {key_data}\n")
     config = folder / "sshd_config"

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from hotline_ops.services import runbooks as service
 from hotline_ops.store.runbooks import RunbookRun
-from tests.probes.test_ssh import _free_port
 from tests.runbooks.conftest import open_incident, run, runbook_text, timeline
+from tests.support.process import free_port
 
 
 def _one_step(playbook: str, **vars_) -> dict[str, str]:
@@ -420,7 +420,7 @@ def test_it_records_certificate_expiry_in_the_monthly_facts(build, tmp_path: Pat
 def test_it_lists_every_unreachable_gateway_port(build) -> None:
     with socket.create_server(("127.0.0.1", 0)) as listening:
         open_port = listening.getsockname()[1]
-        closed_port = _free_port()
+        closed_port = free_port()
         gateways = {
             "gw": {
                 "hosts": {
