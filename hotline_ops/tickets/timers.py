@@ -20,10 +20,11 @@ from hotline_ops.core import ticket_rules as rules
 from hotline_ops.core.workdays import NoCalendarData, working_day_deadline
 from hotline_ops.services import incidents, outbox
 from hotline_ops.store.models import Deadline
+from hotline_ops.store.ticket_kpi import BREACH, WARNING
 from hotline_ops.store.tickets import Ticket, TicketPopup
 from hotline_ops.tickets import audit
 
-BREACH, WARNING, REDIAL = "ticket", "ticket_warn", "ticket_redial"
+REDIAL = "ticket_redial"
 PURPOSES = (BREACH, WARNING, REDIAL)
 CLAUSES = {
     "dispatch": "P3.1",
