@@ -62,7 +62,9 @@ def parse(kind: str, text: str, tz: ZoneInfo) -> Period:
     if match is None:
         raise PeriodError(f"'{text}' is not {form} for a {kind} report")
     try:
-        return _BUILD[kind](tuple(int(g) if g else 0 for g in match.groups()), tz)
+        # An optional group that did not match (ticket-kpi forms) stays None.
+        groups = tuple(None if g is None else int(g) for g in match.groups())
+        return _BUILD[kind](groups, tz)
     except ValueError as exc:
         raise PeriodError(f"'{text}' is not {form} for a {kind} report: {exc}") from None
 
@@ -118,15 +120,15 @@ def _incident(g: tuple[int, ...], tz: ZoneInfo) -> Period:
     return Period("incident", str(g[0]), None, None, f"第{g[0]}号故障")
 
 
-def _ticket_kpi(g: tuple[int, ...], tz: ZoneInfo) -> Period:
-    """Groups: year, month, day, week (0 where absent): one day, one ISO week or one month."""
+def _ticket_kpi(g: tuple, tz: ZoneInfo) -> Period:
+    """Groups: year, month, day, week (None where absent): a day, an ISO week or a month."""
     year, month, day, week = g
-    if week:
+    if week is not None:
         first = date.fromisocalendar(year, week, 1)
         last = first + timedelta(days=6)
         key, label = f"{year}-W{week:02d}", f"{year}年第{week}周（{first:%m-%d}—{last:%m-%d}）"
         after = last + timedelta(days=1)
-    elif day:
+    elif day is not None:
         first = date(year, month, day)
         key, label = first.isoformat(), f"{first.year}年{first.month}月{first.day}日"
         after = first + timedelta(days=1)

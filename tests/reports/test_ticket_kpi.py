@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import subprocess
+from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
@@ -274,4 +275,31 @@ def test_it_builds_the_week_from_the_cli_into_the_register(app):
     assert (result.exit_code, [(r.kind, r.period) for r in reports.get_all(app)]) == (
         0,
         [("ticket-kpi", "2026-W43")],
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "start", "days"),
+    [
+        ("2026-10-20", "2026-10-20", "2026-10-20", 1),
+        ("2026-w01", "2026-W01", "2025-12-29", 7),  # ISO week 1 starts in the year before
+        ("2026-W53", "2026-W53", "2026-12-28", 7),
+        ("2026-02", "2026-02", "2026-02-01", 28),
+    ],
+)
+def test_it_cuts_a_day_an_iso_week_or_a_month_in_the_site_zone(text, key, start, days):
+    p = periods.parse("ticket-kpi", text, ZoneInfo("Asia/Shanghai"))
+    assert (p.key, p.start.date().isoformat(), p.start.hour, p.days) == (key, start, 0, days)
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [("2026-W00", "Invalid week: 0"), ("2025-W53", "Invalid week: 53"), ("2026-00", "month")],
+)
+def test_it_names_the_bad_period_and_why(text, why):
+    with pytest.raises(periods.PeriodError) as exc:
+        periods.parse("ticket-kpi", text, ZoneInfo("Asia/Shanghai"))
+    assert (str(exc.value).startswith(f"'{text}' is not a day"), why in str(exc.value)) == (
+        True,
+        True,
     )
