@@ -262,7 +262,12 @@ def kpi_(ctx, period: str, as_json: bool) -> None:
         return
     rows = []
     for name, value in data["kpi"].items():
-        cells = value.items() if name == "satisfaction" else [(name, value)]
+        if "value" in value:
+            cells = [(name, value)]
+        elif name == "satisfaction":
+            cells = list(value.items())
+        else:  # a figure per part, e.g. evaluation_coverage_by_channel.ivr
+            cells = [(f"{name}.{part}", r) for part, r in value.items()]
         for label, r in cells:
             shown = "—" if r["value"] is None else f"{r['value'] * 100:.2f}%"
             rows.append([label, shown, r["num"], r["den"]])

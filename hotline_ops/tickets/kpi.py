@@ -69,6 +69,7 @@ def _tickets(session: Any, p: core.Period) -> core.Tickets:
         repeat_calls=_repeats(session, p),
         deadlines=_deadlines(session, p),
         satisfaction=core.tally_satisfaction([s for s in scores if s]),
+        evaluated_via=core.tally_channels([s for s in scores if s]),
     )
 
 
