@@ -16,7 +16,7 @@ from hotline_ops.cli.output import emit_json, local, table
 from hotline_ops.core import ticket_rules as rules
 from hotline_ops.core.ticket_roles import ROLES
 from hotline_ops.errors import BadRequest
-from hotline_ops.tickets import cdr, kpi, service, tokens, view
+from hotline_ops.tickets import cdr, kpi, service, survey, tokens, view
 from hotline_ops.tickets.api import parse_period
 from hotline_ops.tickets.schemas import ActionIn, SearchIn, TicketIn
 
@@ -272,6 +272,14 @@ def kpi_(ctx, period: str, as_json: bool) -> None:
             shown = "—" if r["value"] is None else f"{r['value'] * 100:.2f}%"
             rows.append([label, shown, r["num"], r["den"]])
     table(f"KPIs {data['period']}", ["kpi", "value", "num", "den"], rows)
+
+
+@ticket.command("survey-link")
+@click.argument("ticket_id", type=int)
+@click.pass_context
+def survey_link(ctx, ticket_id: int) -> None:
+    """Print the signed satisfaction link of a closed ticket (P6.1), as the SMS carries it."""
+    click.echo(survey.link_for(_ready(ctx), ticket_id))
 
 
 @ticket.group("token")

@@ -94,3 +94,18 @@ def record_sms(app: Any, *, token: str, form: dict[str, str]) -> Ticket:
     scores = form_scores(app, form)
     actor = f"sms:{survey_sms.masked(ticket.caller_number)}"
     return _evaluate(app, ticket.id, actor, _satisfaction("sms", scores), "短信链接评价")
+
+
+def link_for(app: Any, ticket_id: int) -> str:
+    """The survey link of a closed ticket, to give the caller by hand (an SMS that never
+    arrived, a caller who asks again); same signature and expiry as the SMS."""
+    with app.store.session() as session:
+        ticket = service.get(session, ticket_id)
+        status = ticket.status
+    if status != CLOSED:
+        raise IllegalTransition(f"ticket {ticket_id} is {status}: only a closed ticket is rated")
+    url = survey_sms.link(app, ticket_id, app.clock.now())
+    if url is None:
+        secret = app.ticket_content.survey.sms.secret.upper()
+        raise BadRequest(f"secret: HOTLINE_OPS_SECRET_{secret} is not set (survey links)")
+    return url

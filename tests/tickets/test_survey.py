@@ -389,3 +389,57 @@ def test_it_redials_until_max_attempts_then_raises_a_popup_and_an_alert(app, clo
         walk(app, ticket.id, [("callback_missed", {})])
     walk(app, ticket.id, [("callback", {})])  # the caller may still be reached later
     assert _row(app, ticket.id).status == "called_back"
+
+
+# --- CLI -------------------------------------------------------------------------------------
+
+
+def _cli(app, *args):
+    from click.testing import CliRunner
+
+    from hotline_ops.cli.main import cli
+
+    return CliRunner().invoke(cli, list(args), obj=app)
+
+
+def test_the_cli_prints_the_survey_link_of_a_closed_ticket(app):
+    ticket = _closed(app)
+    result = _cli(app, "ticket", "survey-link", str(ticket.id))
+    assert (result.exit_code, result.output) == (0, f"{PUBLIC}{_link(ticket.id)}\n")
+
+
+def test_the_cli_refuses_a_survey_link_for_an_open_ticket_or_without_the_secret(make):
+    app = make()
+    open_ticket = service.create(app, body=body(), actor="seat-07")
+    result = _cli(app, "ticket", "survey-link", str(open_ticket.id))
+    assert result.exit_code == 4
+    assert "only a closed ticket is rated" in result.output
+    unsigned = make(secret=None)
+    closed = _closed(unsigned)
+    result = _cli(unsigned, "ticket", "survey-link", str(closed.id))
+    assert (result.exit_code, result.output.strip()) == (
+        8,
+        "error: secret: HOTLINE_OPS_SECRET_SURVEY is not set (survey links)",
+    )
+
+
+def test_the_cli_prints_coverage_per_channel_in_the_kpi_table(app):
+    ticket = _closed(app)
+    walk(
+        app,
+        ticket.id,
+        [("evaluate", {"satisfaction": {"attitude": 3, "efficiency": 3, "result": 3}})],
+    )
+    result = _cli(app, "ticket", "kpi", "--period", "2026-11")
+    assert result.exit_code == 0, result.output
+    rows = {
+        cells[0]: cells[1:]
+        for line in result.output.splitlines()
+        if (cells := [c.strip() for c in line.strip("│ ").split("│")])[0].startswith("evaluation")
+    }
+    assert rows == {
+        "evaluation_coverage": ["100.00%", "1", "1"],
+        "evaluation_coverage_by_channel.ivr": ["0.00%", "0", "1"],
+        "evaluation_coverage_by_channel.sms": ["0.00%", "0", "1"],
+        "evaluation_coverage_by_channel.seat": ["100.00%", "1", "1"],
+    }
