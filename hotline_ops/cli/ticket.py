@@ -169,7 +169,7 @@ def _action_command(action: str) -> click.Command:
     @click.option("--reply")
     @click.option("--days", type=int)
     @click.option("--into", type=int, help="merge: the main ticket's id.")
-    @click.option("--satisfaction", help="evaluate: via=ivr,attitude=3,efficiency=3,result=2")
+    @click.option("--satisfaction", help="evaluate: attitude=3,efficiency=3,result=2[,ITEM=N]")
     @click.option("--script", help="callback: the script used.")
     @actor_option
     @json_option

@@ -137,6 +137,19 @@ def act(app: Any, *, ticket_id: int, action: str, actor: str, body: ActionIn) ->
     """Apply one lifecycle step; IllegalTransition (nothing stored) when not allowed."""
     if action in rules.INTERNAL or action not in rules.ACTIONS:
         raise IllegalTransition(f"action: '{action}' cannot be requested")
+    via = body.satisfaction.via if body.satisfaction else "seat"
+    if action == "evaluate" and via != "seat":
+        # P6.1 coverage per channel must be true: only the IVR route and the signed SMS
+        # link record ivr/sms evaluations (tickets/survey.py), never a seat's request.
+        raise BadRequest(
+            f"satisfaction.via: '{via}' evaluations come only through the IVR route or the "
+            "SMS link; a seat agent records via=seat"
+        )
+    return apply(app, ticket_id=ticket_id, action=action, actor=actor, body=body)
+
+
+def apply(app: Any, *, ticket_id: int, action: str, actor: str, body: ActionIn) -> Ticket:
+    """:func:`act` without the request checks, for the survey channels' own evaluations."""
     now = app.clock.now()
     try:
         ticket, refused = _act(app, ticket_id, action, actor, body, now)

@@ -25,7 +25,7 @@ def _satisfaction(via: str, scores: dict[str, int]) -> Satisfaction:
 
 def _evaluate(app: Any, ticket_id: int, actor: str, sat: Satisfaction, reason: str) -> Ticket:
     body = ActionIn(satisfaction=sat, reason=reason)
-    return service.act(app, ticket_id=ticket_id, action="evaluate", actor=actor, body=body)
+    return service.apply(app, ticket_id=ticket_id, action="evaluate", actor=actor, body=body)
 
 
 # --- IVR keypress ----------------------------------------------------------------------------

@@ -76,8 +76,9 @@ def link(app: Any, ticket_id: int, now: datetime) -> str | None:
     return f"{base}{PATH}{token(secret, ticket_id, expires)}"
 
 
-def text(app: Any, ticket: Ticket, url: str) -> str:
-    """The SMS in Chinese, the title shortened until the whole text fits one SMS budget."""
+def text(app: Any, ticket: Ticket, url: str) -> str | None:
+    """The SMS in Chinese, the title shortened until the whole text fits one SMS budget;
+    None when even without a title it does not (a very long public_url)."""
     template = app.ticket_content.survey.sms.text
     budget = render.sms_max_chars(3) - SIGNATURE_ROOM
     title = ticket.title
@@ -86,9 +87,7 @@ def text(app: Any, ticket: Ticket, url: str) -> str:
         if len(out) <= budget or not title:
             break
         title = title[:-2] + "…" if len(title) > 1 else ""
-    if len(out) > budget:
-        raise BadRequest(f"sms.text: the survey SMS is {len(out)} characters, over {budget}")
-    return out
+    return out if len(out) <= budget else None
 
 
 def queue(session: Session, app: Any, ticket: Ticket, now: datetime) -> str:
@@ -103,6 +102,9 @@ def queue(session: Session, app: Any, ticket: Ticket, now: datetime) -> str:
     if url is None:
         return "no_secret"
     body = text(app, ticket, url)
+    if body is None:
+        # Closing must not fail over the survey: the event says why no SMS went out.
+        return "too_long"
     outbox.enqueue(
         session,
         now=now,

@@ -443,3 +443,27 @@ def test_the_cli_prints_coverage_per_channel_in_the_kpi_table(app):
         "evaluation_coverage_by_channel.sms": ["0.00%", "0", "1"],
         "evaluation_coverage_by_channel.seat": ["100.00%", "1", "1"],
     }
+
+
+def test_a_seat_cannot_claim_an_ivr_or_sms_evaluation(app):
+    from hotline_ops.errors import BadRequest
+
+    ticket = _closed(app)
+    sat = {"via": "sms", "attitude": 3, "efficiency": 3, "result": 3}
+    with pytest.raises(BadRequest, match=r"satisfaction\.via: 'sms' evaluations come only"):
+        walk(app, ticket.id, [("evaluate", {"satisfaction": sat})])
+    assert _row(app, ticket.id).satisfaction is None
+
+
+def test_it_closes_without_an_sms_when_the_link_would_not_fit(make):
+    app = make()
+    path = app.settings.path(app.settings.paths.tickets) / "satisfaction.yaml"
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    doc["sms"]["public_url"] = "https://example.gov.cn/" + "x" * 150
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    app._tickets = None  # reload the edited content
+    ticket = _closed(app)
+    with app.store.session() as session:
+        assert session.scalars(select(OutboxMessage)).all() == []
+        assert audit.events_of(session, ticket.id)[-1].data["survey_sms"] == "too_long"
+    assert _row(app, ticket.id).status == "closed"
