@@ -35,7 +35,7 @@ def _unb64(text: str) -> bytes:
 
 def sign_claims(secret: str, claims: dict[str, Any]) -> str:
     """``base64url(json) . base64url(HMAC-SHA256(secret, json))``; claims carry their expiry
-    as ``e`` (epoch seconds). Also used by the ticket survey links (tickets/survey.py)."""
+    as ``e`` (epoch seconds). Also signs the ticket survey links (tickets/survey_sms.py)."""
     payload = json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode()
     mac = hmac.new(secret.encode(), payload, hashlib.sha256).digest()
     return f"{_b64(payload)}.{_b64(mac)}"
