@@ -70,6 +70,7 @@ def tickets(session: Session, start: datetime, end: datetime) -> core.Tickets:
         repeat_calls=_repeats(session, start, end),
         deadlines=_deadlines(session, start, end),
         satisfaction=core.tally_satisfaction([s for s in scores if s]),
+        evaluated_via=core.tally_channels([s for s in scores if s]),
     )
 
 

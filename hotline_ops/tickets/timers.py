@@ -148,6 +148,24 @@ def schedule_redial(session: Session, ticket: Ticket, now: datetime, after_s: fl
     )
 
 
+def attempts_exhausted(
+    session: Session, app: Any, ticket: Ticket, now: datetime, attempts: int
+) -> None:
+    """P7.3: the last allowed redial went unanswered too: a console popup and an alert on
+    the warning channel, so a supervisor decides (another number, a letter, a visit)."""
+    text = f"工单{ticket.number}回访{attempts}次均未接通，已停止重拨，请人工处理（P7.3）"
+    _popup(session, ticket, now, "redial_exhausted", text)
+    outbox.enqueue(
+        session,
+        now=now,
+        channel=app.ticket_content.deadlines.warning_channel,
+        dedup_key=f"ticket:{ticket.id}:redial-exhausted",
+        subject=text,
+        text=text,
+        data={"kind": "sms", "ticket": ticket.number, "purpose": "redial_exhausted"},
+    )
+
+
 def of_ticket(session: Session, ticket_id: int) -> list[Deadline]:
     return list(
         session.scalars(
