@@ -16,7 +16,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from hotline_ops.engine import ProbeEngine
-from hotline_ops.services import alerts, inspection, outbox, probing, timers, watchdog
+from hotline_ops.services import alerts, inspection, journal, outbox, probing, timers, watchdog
 from hotline_ops.services import reports as report_service
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ class Daemon:
         self.engine_task: asyncio.Task | None = None
         self.outbox_task: asyncio.Task | None = None
         self.timer_task: asyncio.Task | None = None
+        self.journal_task: asyncio.Task | None = None
         self.last_tick: dict[str, float] = {}
         self.started: float | None = None
 
@@ -60,6 +61,12 @@ class Daemon:
         # Not an APScheduler job: it wakes as soon as a message is queued (outbox_poll_s is
         # the fallback), so a notification does not wait for the next poll.
         self.outbox_task = loop.create_task(self._outbox_loop(cfg.outbox_poll_s))
+        if cfg.alert_ingest == "journal":
+            # Counted before the server accepts a request: from now on a POST of alerts
+            # answers once journaled and this loop opens the incidents (first: what a crash
+            # left in the journal).
+            journal.state(self.app).consumers += 1
+            self.journal_task = loop.create_task(self._journal_loop(cfg.journal_poll_s))
         self._add_loop("rollups", lambda _app: self.recorder.flush(), 30)
         # v2 API alerts without endsAt resolve when not re-sent within resolve_timeout.
         self._add_loop("alerts", alerts.expire_stale, 5)
@@ -205,6 +212,27 @@ class Daemon:
         finally:
             unsubscribe()
 
+    async def _journal_loop(self, poll_s: float) -> None:
+        """Drain the alert journal, then wait for a journal commit (or the poll: entries
+        another process journaled)."""
+        loop = asyncio.get_running_loop()
+        wake = asyncio.Event()
+
+        def signal() -> None:  # called from the thread that committed
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(wake.set)
+
+        unsubscribe = journal.on_append(signal)
+        try:
+            while True:
+                wake.clear()  # before the pass: an entry journaled during it wakes the next
+                await self._tick("journal", journal.drain_all)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), poll_s)
+        finally:
+            unsubscribe()
+            journal.state(self.app).consumers -= 1
+
     def loop_ages(self) -> dict[str, float | None]:
         now = self.app.clock.monotonic()
         return {
@@ -221,7 +249,7 @@ class Daemon:
     async def shutdown(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
-        tasks = {t for t in (self.timer_task, self.outbox_task) if t is not None}
+        tasks = {t for t in (self.timer_task, self.outbox_task, self.journal_task) if t is not None}
         for task in tasks:
             task.cancel()
         if tasks:

@@ -221,6 +221,18 @@ class Alert(Base):
     updated_at: Mapped[datetime]
 
 
+class AlertJournalEntry(Base):
+    """One accepted alert request, stored before it is acted on (services.journal): the
+    validated alerts as normalised JSON text, deleted in the transaction that ingests them."""
+
+    __tablename__ = "alert_journal"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(40))
+    alerts: Mapped[str] = mapped_column(Text)
+    count: Mapped[int] = mapped_column(Integer)
+    received_at: Mapped[datetime]
+
+
 class Silence(Base):
     """Alertmanager-style silence: matchers and a time range; expiring keeps the row."""
 
@@ -233,6 +245,7 @@ class Silence(Base):
     comment: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime]
     expired_at: Mapped[datetime | None]
+
 
 from hotline_ops.store import evidence as _evidence  # noqa: E402, F401  (evidence register)
 from hotline_ops.store import reports as _reports  # noqa: E402, F401  (report register)
