@@ -527,9 +527,14 @@ class HotlineServer(Server):
         return {"Authorization": f"Bearer {TOKEN}"}
 
     async def pending(self) -> int:
-        """The outbox backlog, from the store (the server may be down)."""
+        """The outbox backlog plus the alert journal (alerts acked, incidents not yet
+        opened), from the store (the server may be down)."""
+        sql = (
+            "SELECT (SELECT count(*) FROM outbox WHERE status = 'pending')"
+            " + (SELECT count(*) FROM alert_journal)"
+        )
         with contextlib.closing(sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)) as con:
-            return con.execute("SELECT count(*) FROM outbox WHERE status = 'pending'").fetchone()[0]
+            return con.execute(sql).fetchone()[0]
 
     def env(self) -> dict[str, str]:
         return hotline_env()
@@ -772,6 +777,7 @@ async def phase_latency(server: Server, sink: Sink, count: int, rate: float, set
     stats = await sink.settle(server, set(sent), settle_s, quiet_s=0.5)
     arrivals = stats["arrivals"][server.side]
     lat = [arrivals[k][0] - t for k, t in sent.items() if k in arrivals]
+    journal = await journal_lag(server)
     server.stop()
     result = {
         "alerts": count,
@@ -783,12 +789,33 @@ async def phase_latency(server: Server, sink: Sink, count: int, rate: float, set
         "mean_ms": ms(statistics.fmean(lat) if lat else None),
         "post_p50_ms": ms(percentile(acks, 50)),
         "post_p99_ms": ms(percentile(acks, 99)),
+        **journal,
     }
     log(
         f"latency {server.side:12s}: p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms "
         f"({len(lat)}/{count} delivered)"
     )
     return result
+
+
+async def journal_lag(server: Server) -> dict[str, float]:
+    """Ours: the alert journal's lag (received_at → the commit that opened the incident) as
+    the server's /metrics reports it; nothing for Alertmanager."""
+    if server.side != "ours":
+        return {}
+    conn = Conn(server.port, server.headers())
+    try:
+        status, body = await conn.request("GET", "/metrics", b"")
+    finally:
+        conn.close()
+    if status != 200:
+        return {}
+    out = {}
+    for line in body.decode().splitlines():
+        if line.startswith("hotline_ops_alert_journal_lag_seconds{"):
+            q = line.split('quantile="')[1].split('"')[0]
+            out[f"journal_lag_p{float(q) * 100:g}_ms"] = ms(float(line.rsplit(" ", 1)[1]))
+    return out
 
 
 # --------------------------------------------------------------------------- phase 3: storm

@@ -21,6 +21,11 @@ from hotline_ops.services import reports as report_service
 
 log = logging.getLogger(__name__)
 LOOPS = ("timers", "outbox", "rollups", "alerts")
+# The journal consumer under load: checks for a gap every JOURNAL_GAP_S, drains at least a
+# JOURNAL_BUSY_BATCH every JOURNAL_DEFER_S, so a sustained burst cannot starve it.
+JOURNAL_GAP_S = 0.002
+JOURNAL_DEFER_S = 0.25
+JOURNAL_BUSY_BATCH = 25
 # Daily report after the 08:00 inspection; monthly on the 1st; quarterly in the quarter's
 # first week; a draft of the acceptance pack on 2 January (C1: acceptance before 15 January).
 REPORT_SCHEDULE = {
@@ -226,12 +231,37 @@ class Daemon:
         try:
             while True:
                 wake.clear()  # before the pass: an entry journaled during it wakes the next
-                await self._tick("journal", journal.drain_all)
+                await self._drain_journal()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), poll_s)
         finally:
             unsubscribe()
             journal.state(self.app).consumers -= 1
+
+    async def _drain_journal(self) -> None:
+        """Drain the journal in batches. While alert requests are in flight, a batch waits
+        for a gap (JOURNAL_DEFER_S at most, then a small batch): the API answers first and
+        the backlog is worked off in the pauses; on SQLite a drain holds the write lock the
+        journal's commits need."""
+        cfg = self.app.settings.daemon
+        current = journal.state(self.app)
+        while True:
+            waited = 0.0
+            while current.busy(self.app.clock.monotonic()) and waited < JOURNAL_DEFER_S:
+                await asyncio.sleep(JOURNAL_GAP_S)
+                waited += JOURNAL_GAP_S
+            # Small batches while the API is busy: on SQLite a drain holds the write lock
+            # that the journal's commits (the requests' answers) wait for.
+            recent = self.app.clock.monotonic() - current.appended < JOURNAL_DEFER_S
+            limit = JOURNAL_BUSY_BATCH if recent else cfg.journal_batch
+            try:
+                step = await asyncio.to_thread(journal.drain, self.app, limit=limit)
+            except Exception:
+                log.exception("journal loop failed; retrying next wake-up")
+                return
+            self.last_tick["journal"] = self.app.clock.monotonic()
+            if not step.entries:
+                return
 
     def loop_ages(self) -> dict[str, float | None]:
         now = self.app.clock.monotonic()

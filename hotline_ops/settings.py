@@ -57,7 +57,7 @@ class Daemon(_Strict):
     # consumer opens the incidents; direct: the request opens them before answering.
     alert_ingest: Literal["journal", "direct"] = "journal"
     journal_poll_s: float = Field(1.0, gt=0, le=60)
-    journal_batch: int = Field(2000, ge=1, le=100_000)
+    journal_batch: int = Field(100, ge=1, le=100_000)
 
 
 class ApiToken(_Strict):

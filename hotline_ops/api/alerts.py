@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -138,14 +140,20 @@ def router(app: Any, guard: Guard) -> APIRouter:
     async def alertmanager_webhook(request: Request) -> Response:
         """Alertmanager webhook_configs receiver (any 2xx is success for Alertmanager)."""
         authorize(request)
-        body = _parse(WEBHOOK, await request.body())
-        return await _accept(app, [a.to_alert() for a in body.alerts], "alertmanager")
+        with _counted(app):
+            body = _parse(WEBHOOK, await request.body())
+            batch = [a.to_alert() for a in body.alerts]
+            direct = await _store(app, batch, "alertmanager")
+        return await _answer(app, batch, direct)
 
     @routes.post("/v2/alerts", openapi_extra=_body_schema(PostableAlerts))
     async def post_alerts(request: Request) -> Response:
         authorize(request)
-        body = _parse(POSTABLE, await request.body())
-        return await _accept(app, [a.to_alert() for a in body], "api")
+        with _counted(app):
+            body = _parse(POSTABLE, await request.body())
+            batch = [a.to_alert() for a in body]
+            direct = await _store(app, batch, "api")
+        return await _answer(app, batch, direct)
 
     @routes.get("/v2/alerts", dependencies=guard.depends(READ))
     def get_alerts(
@@ -197,6 +205,18 @@ def _body_schema(shape: Any) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
+@contextmanager
+def _counted(app: Any) -> Iterator[None]:
+    """Count the request until its alerts are stored: the journal consumer defers while
+    requests wait for the journal (not for their answer to be written)."""
+    current = journal.state(app)
+    current.in_flight += 1
+    try:
+        yield
+    finally:
+        current.in_flight -= 1
+
+
 def _parse(adapter: TypeAdapter, raw: bytes) -> Any:
     """The validated body; the errors as FastAPI reports a body (400 naming the field)."""
     if not raw.strip():
@@ -217,15 +237,22 @@ def _parse(adapter: TypeAdapter, raw: bytes) -> Any:
         raise RequestValidationError(errors) from None
 
 
-async def _accept(app: Any, batch: list[AlertIn], source: str) -> Response:
-    """Journal the batch (2xx once committed) and let the consumer open its incidents; with
-    no consumer in this process, drain the journal before answering; ``direct``: ingest now."""
+async def _store(app: Any, batch: list[AlertIn], source: str) -> alerts.IngestResult | None:
+    """Journal the batch (returns once committed); ``direct`` mode: ingest it now and
+    return what that did."""
     alerts.check(batch)
     if app.settings.daemon.alert_ingest == "direct":
-        result = await asyncio.to_thread(alerts.ingest, app, batch, source=source)
-        return JSONResponse(result.as_dict())
+        return await asyncio.to_thread(alerts.ingest, app, batch, source=source)
     if batch:
         await journal.committer(app).append(source, batch, app.clock.now())
+    return None
+
+
+async def _answer(app: Any, batch: list[AlertIn], direct: alerts.IngestResult | None) -> Response:
+    """2xx: the alerts are stored. With a consumer running (``serve``) the incidents open
+    milliseconds later; without one (the API in-process) the request drains the journal."""
+    if direct is not None:
+        return JSONResponse(direct.as_dict())
     if journal.state(app).consumers:
         return JSONResponse({"received": len(batch), "stored": "journal"})
     drained = await asyncio.to_thread(journal.drain_all, app)

@@ -40,6 +40,7 @@ TABLE = AlertJournalEntry.__table__
 # (one set of lookups) whose clock reading is the latest of their received_at.
 PASS_SPAN = timedelta(seconds=1)
 RETRIES = 3
+BURST_S = 0.01  # journal commits closer than this: a burst, the consumer waits for a gap
 _CHUNK = 500  # ids per DELETE … IN (SQLite's bound-parameter limit is 999 on old builds)
 _wakers: list[Callable[[], None]] = []
 
@@ -54,6 +55,19 @@ class JournalState:
     the commit that opened the incidents), for /metrics and the benchmark."""
 
     consumers: int = 0
+    in_flight: int = 0  # alert requests this process is answering (the API counts them)
+    appended: float = float("-inf")  # clock.monotonic() of the last journal commit here
+    interval: float = float("inf")  # seconds between the last two journal commits
+
+    def committed(self, at: float) -> None:
+        self.interval, self.appended = at - self.appended, at
+
+    def busy(self, now: float) -> bool:
+        """Requests wait for the journal, or commits come faster than BURST_S apart and the
+        next one is due (the drain would hold up the answers)."""
+        if self.in_flight:
+            return True
+        return self.interval < BURST_S and now - self.appended < 2 * self.interval
     lags: deque = field(default_factory=lambda: deque(maxlen=100_000))
     drained: int = 0  # alerts the consumers ingested since the start
     committers: weakref.WeakKeyDictionary = field(default_factory=weakref.WeakKeyDictionary)
@@ -144,6 +158,7 @@ class GroupCommit:
                         if not done.done():
                             done.set_exception(exc)
                     continue
+                state(self.app).committed(self.app.clock.monotonic())
                 for _, done in taken:
                     if not done.done():  # a request whose client went away is cancelled
                         done.set_result(None)

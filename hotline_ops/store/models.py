@@ -203,7 +203,12 @@ class Alert(Base):
     """An alert from Alertmanager or the v2 alerts API, linked to the incident it feeds."""
 
     __tablename__ = "alerts"
-    __table_args__ = (Index("ix_alerts_status", "status", "ends_at"),)
+    __table_args__ = (
+        Index("ix_alerts_status", "status", "ends_at"),
+        # The suppression re-check of every ingest (firing AND suppressed): without it the
+        # query walks every firing alert (2 ms per pass at 15 000 firing on SQLite).
+        Index("ix_alerts_status_suppressed", "status", "suppressed_by"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     fingerprint: Mapped[str] = mapped_column(String(64), index=True)
     # Equal to fingerprint while firing, NULL once resolved: one firing row per alert.

@@ -1,4 +1,5 @@
-"""The alert ingest journal: validated alert batches stored durably before they are acted on.
+"""The alert ingest journal (validated alert batches stored before they are acted on) and an
+index for the ingest's suppression re-check.
 
 Revision ID: 0012
 Revises: 0015
@@ -24,7 +25,9 @@ def upgrade() -> None:
         sa.Column("count", sa.Integer, nullable=False),
         sa.Column("received_at", UTCDateTime(), nullable=False),
     )
+    op.create_index("ix_alerts_status_suppressed", "alerts", ["status", "suppressed_by"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_alerts_status_suppressed", table_name="alerts")
     op.drop_table("alert_journal")
