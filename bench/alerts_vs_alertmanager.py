@@ -11,8 +11,11 @@ records when each alert's notification arrives, by the alert's `alert_id` label)
   silences and the notification log, written on clean shutdown).
 * **ours**: ``hotline-ops serve --no-probes`` on SQLite (WAL, synchronous=NORMAL: a 2xx
   means committed), alerts posted to ``/api/v2/alerts`` with an ``ingest`` bearer token;
-  every alert opens an incident (deadlines, timeline, outbox row in one transaction); the
-  level's webhook channel posts the "opened" notification to sink ``/ours``.
+  a 2xx means the alerts are committed to the ingest journal (group commit); the daemon's
+  consumer then opens one incident per alert (deadlines, timeline, outbox row, and the
+  journal entry's deletion in one transaction); the level's webhook channel posts the
+  "opened" notification to sink ``/ours``. The latency phase also reads the journal lag
+  (received_at -> the ingest commit) from ours' /metrics.
   ``daemon.outbox_poll_s: 0.05`` (default 1.0) and ``timer_poll_s: 0.5`` (the default);
   --quick also sets ``claim_lease_s: 5`` (default 60: how long a message claimed by a
   killed process blocks its channel).

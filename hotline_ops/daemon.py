@@ -236,7 +236,6 @@ class Daemon:
                     await asyncio.wait_for(wake.wait(), poll_s)
         finally:
             unsubscribe()
-            journal.state(self.app).consumers -= 1
 
     async def _drain_journal(self) -> None:
         """Drain the journal in batches. While alert requests are in flight, a batch waits
@@ -282,6 +281,9 @@ class Daemon:
         tasks = {t for t in (self.timer_task, self.outbox_task, self.journal_task) if t is not None}
         for task in tasks:
             task.cancel()
+        if self.journal_task is not None:
+            journal.state(self.app).consumers -= 1  # requests drain themselves again
+            self.journal_task = None
         if tasks:
             await asyncio.wait(tasks, timeout=3)
         if self.engine_task is not None:

@@ -125,7 +125,9 @@ def append_many(app: Any, entries: list[tuple[str, list[AlertIn], datetime]]) ->
         for source, batch, at in entries
     ]
     with app.store.session() as session:
-        session.execute(insert(TABLE), rows)
+        # Core executemany on the session's connection: the ORM's bulk insert costs ~0.1 ms
+        # more per commit, on the path every answer waits for.
+        session.connection().execute(insert(TABLE), rows)
     for callback in list(_wakers):
         callback()
 
