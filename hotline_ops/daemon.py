@@ -21,8 +21,8 @@ from hotline_ops.services import reports as report_service
 
 log = logging.getLogger(__name__)
 LOOPS = ("timers", "outbox", "rollups", "alerts")
-# The journal consumer under load: checks for a gap every JOURNAL_GAP_S, drains at least a
-# JOURNAL_BUSY_BATCH every JOURNAL_DEFER_S, so a sustained burst cannot starve it.
+# The journal consumer in a burst: checks for a gap every JOURNAL_GAP_S, drains at least a
+# JOURNAL_BUSY_BATCH every JOURNAL_DEFER_S (and stops deferring after journal_defer_s).
 JOURNAL_GAP_S = 0.002
 JOURNAL_DEFER_S = 0.25
 JOURNAL_BUSY_BATCH = 25
@@ -238,19 +238,22 @@ class Daemon:
             unsubscribe()
 
     async def _drain_journal(self) -> None:
-        """Drain the journal in batches. While alert requests are in flight, a batch waits
-        for a gap (JOURNAL_DEFER_S at most, then a small batch): the API answers first and
-        the backlog is worked off in the pauses; on SQLite a drain holds the write lock the
-        journal's commits need."""
+        """Drain the journal in batches. In a burst (requests waiting for the journal) a
+        batch first waits for a gap, JOURNAL_DEFER_S at most: on SQLite a drain holds the
+        write lock the journal's commits need, so the answers come first. Once the consumer
+        has been deferring for ``journal_defer_s`` it stops waiting and drains back to back
+        until it catches up: under sustained load the lag stays bounded."""
         cfg = self.app.settings.daemon
         current = journal.state(self.app)
+        deferring_since: float | None = None
         while True:
-            waited = 0.0
-            while current.busy(self.app.clock.monotonic()) and waited < JOURNAL_DEFER_S:
-                await asyncio.sleep(JOURNAL_GAP_S)
-                waited += JOURNAL_GAP_S
-            # Small batches while the API is busy: on SQLite a drain holds the write lock
-            # that the journal's commits (the requests' answers) wait for.
+            now = self.app.clock.monotonic()
+            if current.busy(now):
+                deferring_since = now if deferring_since is None else deferring_since
+                if now - deferring_since < cfg.journal_defer_s:
+                    await self._gap(current)
+            else:
+                deferring_since = None
             recent = self.app.clock.monotonic() - current.appended < JOURNAL_DEFER_S
             limit = JOURNAL_BUSY_BATCH if recent else cfg.journal_batch
             try:
@@ -261,6 +264,13 @@ class Daemon:
             self.last_tick["journal"] = self.app.clock.monotonic()
             if not step.entries:
                 return
+
+    async def _gap(self, current: journal.JournalState) -> None:
+        """Wait until no request waits for the journal, JOURNAL_DEFER_S at most."""
+        waited = 0.0
+        while current.busy(self.app.clock.monotonic()) and waited < JOURNAL_DEFER_S:
+            await asyncio.sleep(JOURNAL_GAP_S)
+            waited += JOURNAL_GAP_S
 
     def loop_ages(self) -> dict[str, float | None]:
         now = self.app.clock.monotonic()

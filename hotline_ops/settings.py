@@ -58,6 +58,8 @@ class Daemon(_Strict):
     alert_ingest: Literal["journal", "direct"] = "journal"
     journal_poll_s: float = Field(1.0, gt=0, le=60)
     journal_batch: int = Field(100, ge=1, le=100_000)
+    # How long the journal consumer lets a burst of requests go first (then it catches up).
+    journal_defer_s: float = Field(1.0, ge=0, le=60)
 
 
 class ApiToken(_Strict):

@@ -68,6 +68,7 @@ class JournalState:
         if self.in_flight:
             return True
         return self.interval < BURST_S and now - self.appended < 2 * self.interval
+
     lags: deque = field(default_factory=lambda: deque(maxlen=100_000))
     drained: int = 0  # alerts the consumers ingested since the start
     committers: weakref.WeakKeyDictionary = field(default_factory=weakref.WeakKeyDictionary)
