@@ -469,7 +469,7 @@ receivers:
         ]
 
 
-LEASE: dict[str, float] = {}  # daemon.claim_lease_s override, set from the mode
+LEASE: dict[str, Any] = {}  # daemon.claim_lease_s and alert_ingest, set from the options
 
 
 def write_site(root: Path, channel: dict) -> Path:
@@ -1212,6 +1212,12 @@ def main() -> int:
         default=",".join(PHASES),
         help=f"comma-separated subset of {','.join(PHASES)} (default: all)",
     )
+    parser.add_argument(
+        "--alert-ingest",
+        choices=["journal", "direct"],
+        default="journal",
+        help="ours' daemon.alert_ingest (direct: the request opens the incident, as before)",
+    )
     parser.add_argument("--role", choices=["sink"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -1228,6 +1234,7 @@ def main() -> int:
     cfg = QUICK if args.quick else FULL
     if cfg["claim_lease_s"] is not None:
         LEASE["claim_lease_s"] = cfg["claim_lease_s"]
+    LEASE["alert_ingest"] = args.alert_ingest
     work = Path(tempfile.mkdtemp(prefix="bench-alerts-"))
     started = time.monotonic()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
