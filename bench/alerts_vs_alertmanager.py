@@ -11,8 +11,11 @@ records when each alert's notification arrives, by the alert's `alert_id` label)
   silences and the notification log, written on clean shutdown).
 * **ours**: ``hotline-ops serve --no-probes`` on SQLite (WAL, synchronous=NORMAL: a 2xx
   means committed), alerts posted to ``/api/v2/alerts`` with an ``ingest`` bearer token;
-  every alert opens an incident (deadlines, timeline, outbox row in one transaction); the
-  level's webhook channel posts the "opened" notification to sink ``/ours``.
+  a 2xx means the alerts are committed to the ingest journal (group commit); the daemon's
+  consumer then opens one incident per alert (deadlines, timeline, outbox row, and the
+  journal entry's deletion in one transaction); the level's webhook channel posts the
+  "opened" notification to sink ``/ours``. The latency phase also reads the journal lag
+  (received_at -> the ingest commit) from ours' /metrics.
   ``daemon.outbox_poll_s: 0.05`` (default 1.0) and ``timer_poll_s: 0.5`` (the default);
   --quick also sets ``claim_lease_s: 5`` (default 60: how long a message claimed by a
   killed process blocks its channel).
@@ -466,7 +469,7 @@ receivers:
         ]
 
 
-LEASE: dict[str, float] = {}  # daemon.claim_lease_s override, set from the mode
+LEASE: dict[str, Any] = {}  # daemon.claim_lease_s and alert_ingest, set from the options
 
 
 def write_site(root: Path, channel: dict) -> Path:
@@ -527,9 +530,14 @@ class HotlineServer(Server):
         return {"Authorization": f"Bearer {TOKEN}"}
 
     async def pending(self) -> int:
-        """The outbox backlog, from the store (the server may be down)."""
+        """The outbox backlog plus the alert journal (alerts acked, incidents not yet
+        opened), from the store (the server may be down)."""
+        sql = (
+            "SELECT (SELECT count(*) FROM outbox WHERE status = 'pending')"
+            " + (SELECT count(*) FROM alert_journal)"
+        )
         with contextlib.closing(sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)) as con:
-            return con.execute("SELECT count(*) FROM outbox WHERE status = 'pending'").fetchone()[0]
+            return con.execute(sql).fetchone()[0]
 
     def env(self) -> dict[str, str]:
         return hotline_env()
@@ -772,6 +780,7 @@ async def phase_latency(server: Server, sink: Sink, count: int, rate: float, set
     stats = await sink.settle(server, set(sent), settle_s, quiet_s=0.5)
     arrivals = stats["arrivals"][server.side]
     lat = [arrivals[k][0] - t for k, t in sent.items() if k in arrivals]
+    journal = await journal_lag(server)
     server.stop()
     result = {
         "alerts": count,
@@ -783,12 +792,33 @@ async def phase_latency(server: Server, sink: Sink, count: int, rate: float, set
         "mean_ms": ms(statistics.fmean(lat) if lat else None),
         "post_p50_ms": ms(percentile(acks, 50)),
         "post_p99_ms": ms(percentile(acks, 99)),
+        **journal,
     }
     log(
         f"latency {server.side:12s}: p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms "
         f"({len(lat)}/{count} delivered)"
     )
     return result
+
+
+async def journal_lag(server: Server) -> dict[str, float]:
+    """Ours: the alert journal's lag (received_at → the commit that opened the incident) as
+    the server's /metrics reports it; nothing for Alertmanager."""
+    if server.side != "ours":
+        return {}
+    conn = Conn(server.port, server.headers())
+    try:
+        status, body = await conn.request("GET", "/metrics", b"")
+    finally:
+        conn.close()
+    if status != 200:
+        return {}
+    out = {}
+    for line in body.decode().splitlines():
+        if line.startswith("hotline_ops_alert_journal_lag_seconds{"):
+            q = line.split('quantile="')[1].split('"')[0]
+            out[f"journal_lag_p{float(q) * 100:g}_ms"] = ms(float(line.rsplit(" ", 1)[1]))
+    return out
 
 
 # --------------------------------------------------------------------------- phase 3: storm
@@ -1182,6 +1212,12 @@ def main() -> int:
         default=",".join(PHASES),
         help=f"comma-separated subset of {','.join(PHASES)} (default: all)",
     )
+    parser.add_argument(
+        "--alert-ingest",
+        choices=["journal", "direct"],
+        default="journal",
+        help="ours' daemon.alert_ingest (direct: the request opens the incident, as before)",
+    )
     parser.add_argument("--role", choices=["sink"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -1198,6 +1234,7 @@ def main() -> int:
     cfg = QUICK if args.quick else FULL
     if cfg["claim_lease_s"] is not None:
         LEASE["claim_lease_s"] = cfg["claim_lease_s"]
+    LEASE["alert_ingest"] = args.alert_ingest
     work = Path(tempfile.mkdtemp(prefix="bench-alerts-"))
     started = time.monotonic()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))

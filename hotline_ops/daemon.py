@@ -16,11 +16,17 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from hotline_ops.engine import ProbeEngine
-from hotline_ops.services import alerts, inspection, outbox, probing, timers, watchdog
+from hotline_ops.services import alerts, inspection, journal, outbox, probing, timers, watchdog
 from hotline_ops.services import reports as report_service
 
 log = logging.getLogger(__name__)
 LOOPS = ("timers", "outbox", "rollups", "alerts")
+# The journal consumer in a burst: checks for a gap every JOURNAL_GAP_S, drains at least a
+# JOURNAL_BUSY_BATCH every JOURNAL_DEFER_S (and stops deferring after journal_defer_s).
+JOURNAL_GAP_S = 0.002
+JOURNAL_DEFER_S = 0.25
+JOURNAL_BUSY_BATCH = 25
+JOURNAL_TURN_S = 0.05
 # Daily report after the 08:00 inspection; monthly on the 1st; quarterly in the quarter's
 # first week; a draft of the acceptance pack on 2 January (C1: acceptance before 15 January).
 REPORT_SCHEDULE = {
@@ -41,6 +47,7 @@ class Daemon:
         self.engine_task: asyncio.Task | None = None
         self.outbox_task: asyncio.Task | None = None
         self.timer_task: asyncio.Task | None = None
+        self.journal_task: asyncio.Task | None = None
         self.last_tick: dict[str, float] = {}
         self.started: float | None = None
 
@@ -60,6 +67,12 @@ class Daemon:
         # Not an APScheduler job: it wakes as soon as a message is queued (outbox_poll_s is
         # the fallback), so a notification does not wait for the next poll.
         self.outbox_task = loop.create_task(self._outbox_loop(cfg.outbox_poll_s))
+        if cfg.alert_ingest == "journal":
+            # Counted before the server accepts a request: from now on a POST of alerts
+            # answers once journaled and this loop opens the incidents (first: what a crash
+            # left in the journal).
+            journal.state(self.app).consumers += 1
+            self.journal_task = loop.create_task(self._journal_loop(cfg.journal_poll_s))
         self._add_loop("rollups", lambda _app: self.recorder.flush(), 30)
         # v2 API alerts without endsAt resolve when not re-sent within resolve_timeout.
         self._add_loop("alerts", alerts.expire_stale, 5)
@@ -205,6 +218,72 @@ class Daemon:
         finally:
             unsubscribe()
 
+    async def _journal_loop(self, poll_s: float) -> None:
+        """Drain the alert journal, then wait for a journal commit (or the poll: entries
+        another process journaled)."""
+        loop = asyncio.get_running_loop()
+        wake = asyncio.Event()
+
+        def signal() -> None:  # called from the thread that committed
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(wake.set)
+
+        unsubscribe = journal.on_append(signal)
+        try:
+            while True:
+                wake.clear()  # before the pass: an entry journaled during it wakes the next
+                await self._drain_journal()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), poll_s)
+        finally:
+            unsubscribe()
+
+    async def _drain_journal(self) -> None:
+        """Drain the journal in batches. In a burst (requests waiting for the journal) a
+        batch first waits for a gap, JOURNAL_DEFER_S at most: on SQLite a drain holds the
+        write lock the journal's commits need, so the answers come first. Once the consumer
+        has been deferring for ``journal_defer_s`` it stops waiting and drains back to back
+        until it catches up: under sustained load the lag stays bounded."""
+        cfg = self.app.settings.daemon
+        current = journal.state(self.app)
+        deferring_since: float | None = None
+        while True:
+            now = self.app.clock.monotonic()
+            if current.busy(now):
+                deferring_since = now if deferring_since is None else deferring_since
+                if now - deferring_since < cfg.journal_defer_s:
+                    await self._gap(current)
+                else:
+                    await self._turn(current)
+            else:
+                deferring_since = None
+            recent = self.app.clock.monotonic() - current.appended < JOURNAL_DEFER_S
+            limit = JOURNAL_BUSY_BATCH if recent else cfg.journal_batch
+            try:
+                step = await asyncio.to_thread(journal.drain, self.app, limit=limit)
+            except Exception:
+                log.exception("journal loop failed; retrying next wake-up")
+                return
+            self.last_tick["journal"] = self.app.clock.monotonic()
+            if not step.entries:
+                return
+
+    async def _turn(self, current: journal.JournalState) -> None:
+        """Catching up: take turns with the journal writer. Requests waiting for the journal
+        get one commit through before the next drain (the store's lock is not fair: back to
+        back drains would keep them waiting for whole batches)."""
+        seen, waited = current.appended, 0.0
+        while current.in_flight and current.appended == seen and waited < JOURNAL_TURN_S:
+            await asyncio.sleep(JOURNAL_GAP_S)
+            waited += JOURNAL_GAP_S
+
+    async def _gap(self, current: journal.JournalState) -> None:
+        """Wait until no request waits for the journal, JOURNAL_DEFER_S at most."""
+        waited = 0.0
+        while current.busy(self.app.clock.monotonic()) and waited < JOURNAL_DEFER_S:
+            await asyncio.sleep(JOURNAL_GAP_S)
+            waited += JOURNAL_GAP_S
+
     def loop_ages(self) -> dict[str, float | None]:
         now = self.app.clock.monotonic()
         return {
@@ -221,9 +300,12 @@ class Daemon:
     async def shutdown(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
-        tasks = {t for t in (self.timer_task, self.outbox_task) if t is not None}
+        tasks = {t for t in (self.timer_task, self.outbox_task, self.journal_task) if t is not None}
         for task in tasks:
             task.cancel()
+        if self.journal_task is not None:
+            journal.state(self.app).consumers -= 1  # requests drain themselves again
+            self.journal_task = None
         if tasks:
             await asyncio.wait(tasks, timeout=3)
         if self.engine_task is not None:

@@ -17,7 +17,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.utils import floatToGoString
 
-from hotline_ops.services import status
+from hotline_ops.services import journal, status
 
 
 class LocalHistogram:
@@ -192,9 +192,33 @@ class LoopCollector:
         )
 
 
+class JournalCollector:
+    """The alert journal: entries not yet ingested, and the lag from an entry's received_at
+    to the commit that ingested it (this process's consumer, since its start)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def collect(self):
+        yield GaugeMetricFamily(
+            "hotline_ops_alert_journal_pending",
+            "Alert journal entries (accepted requests) not yet ingested.",
+            value=journal.pending(self.app),
+        )
+        quantiles = (0.5, 0.9, 0.99, 1.0)
+        lags = journal.lag_quantiles(self.app, *quantiles)
+        yield _gauge(
+            "hotline_ops_alert_journal_lag_seconds",
+            "Journal lag quantiles: received_at to the ingest commit, per entry.",
+            "quantile",
+            {str(q): lag for q, lag in zip(quantiles, lags, strict=True) if lag is not None},
+        )
+
+
 def build_registry(app: Any, daemon: Any = None) -> CollectorRegistry:
     registry = CollectorRegistry()
     registry.register(StoreCollector(app))
+    registry.register(JournalCollector(app))
     if daemon is not None:
         registry.register(LoopCollector(daemon))
     registry.register(PROBE_DURATION)

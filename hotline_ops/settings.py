@@ -53,6 +53,13 @@ class Daemon(_Strict):
     backoff_base_s: float = Field(2.0, gt=0)
     backoff_max_s: float = Field(300.0, gt=0)
     claim_lease_s: float = Field(60.0, gt=0)
+    # journal: a POST of alerts answers once they are durably journaled and the daemon's
+    # consumer opens the incidents; direct: the request opens them before answering.
+    alert_ingest: Literal["journal", "direct"] = "journal"
+    journal_poll_s: float = Field(1.0, gt=0, le=60)
+    journal_batch: int = Field(100, ge=1, le=100_000)
+    # How long the journal consumer lets a burst of requests go first (then it catches up).
+    journal_defer_s: float = Field(1.0, ge=0, le=60)
 
 
 class ApiToken(_Strict):

@@ -107,17 +107,31 @@ RETRIES = 3
 
 
 def _ingest_once(app: Any, alerts: list[AlertIn], source: str) -> IngestResult:
-    now = app.clock.now()
-    policy = app.content.alerting.source(source)
-    result = IngestResult(received=len(alerts))
+    result = IngestResult()
     with app.store.session() as session:
-        run = _Pass(session, app, now, result)
-        firing, ended = _receive_all(run, alerts, source, policy)
-        settled = [row for row in firing if row.status == FIRING]
-        result.suppressed += sum(_suppress(run, row) for row in settled)
-        _link_all(run, [row for row in settled if row.suppressed_by is None])
-        _finish(run, ended)  # suppressed rows are few and indexed: cheap when there are none
+        ingest_in(session, app, alerts, source=source, now=app.clock.now(), result=result)
     return result
+
+
+def ingest_in(
+    session: Session,
+    app: Any,
+    alerts: list[AlertIn],
+    *,
+    source: str,
+    now: datetime,
+    result: IngestResult,
+) -> None:
+    """Act on a checked batch inside the caller's transaction (the journal consumer runs
+    several in one, with the journal rows it deletes); counts add up in ``result``."""
+    policy = app.content.alerting.source(source)
+    result.received += len(alerts)
+    run = _Pass(session, app, now, result)
+    firing, ended = _receive_all(run, alerts, source, policy)
+    settled = [row for row in firing if row.status == FIRING]
+    result.suppressed += sum(_suppress(run, row) for row in settled)
+    _link_all(run, [row for row in settled if row.suppressed_by is None])
+    _finish(run, ended)  # suppressed rows are few and indexed: cheap when there are none
 
 
 def _finish(run: _Pass, ended: list[Alert]) -> None:
@@ -126,6 +140,11 @@ def _finish(run: _Pass, ended: list[Alert]) -> None:
     _resume(run)
     for row in ended:
         _auto_resolve(run, row)
+
+
+def check(alerts: list[AlertIn]) -> None:
+    """Refuse a batch that ingest would refuse (BadRequest naming the field)."""
+    _check(alerts)
 
 
 def _check(alerts: list[AlertIn]) -> None:

@@ -203,7 +203,12 @@ class Alert(Base):
     """An alert from Alertmanager or the v2 alerts API, linked to the incident it feeds."""
 
     __tablename__ = "alerts"
-    __table_args__ = (Index("ix_alerts_status", "status", "ends_at"),)
+    __table_args__ = (
+        Index("ix_alerts_status", "status", "ends_at"),
+        # The suppression re-check of every ingest (firing AND suppressed): without it the
+        # query walks every firing alert (2 ms per pass at 15 000 firing on SQLite).
+        Index("ix_alerts_status_suppressed", "status", "suppressed_by"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     fingerprint: Mapped[str] = mapped_column(String(64), index=True)
     # Equal to fingerprint while firing, NULL once resolved: one firing row per alert.
@@ -221,6 +226,18 @@ class Alert(Base):
     updated_at: Mapped[datetime]
 
 
+class AlertJournalEntry(Base):
+    """One accepted alert request, stored before it is acted on (services.journal): the
+    validated alerts as normalised JSON text, deleted in the transaction that ingests them."""
+
+    __tablename__ = "alert_journal"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(40))
+    alerts: Mapped[str] = mapped_column(Text)
+    count: Mapped[int] = mapped_column(Integer)
+    received_at: Mapped[datetime]
+
+
 class Silence(Base):
     """Alertmanager-style silence: matchers and a time range; expiring keeps the row."""
 
@@ -233,6 +250,7 @@ class Silence(Base):
     comment: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime]
     expired_at: Mapped[datetime | None]
+
 
 from hotline_ops.store import evidence as _evidence  # noqa: E402, F401  (evidence register)
 from hotline_ops.store import reports as _reports  # noqa: E402, F401  (report register)
