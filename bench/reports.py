@@ -13,7 +13,9 @@ The last output line is one JSON object: ``monthly_s``, ``annual_s``, ``peak_rss
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
+import pstats
 import random
 import resource
 import sqlite3
@@ -180,10 +182,18 @@ def fill_incidents(app, n: int, start: datetime, end: datetime) -> None:
                 )
 
 
-def timed(app, **kw) -> float:
+def timed(app, profile: bool = False, **kw) -> float:
+    """One build through the service; with ``profile``, the 20 costliest calls to stderr."""
+    profiler = cProfile.Profile() if profile else None
     started = time.perf_counter()
+    if profiler:
+        profiler.enable()
     reports.build(app, formats=["pdf", "xlsx"], trigger="bench", **kw)
-    return time.perf_counter() - started
+    elapsed = time.perf_counter() - started
+    if profiler:
+        profiler.disable()
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(20)
+    return elapsed
 
 
 def main() -> None:
@@ -193,6 +203,7 @@ def main() -> None:
     parser.add_argument("--years", type=int)
     parser.add_argument("--incidents", type=int, default=2000)
     parser.add_argument("--keep", action="store_true", help="keep the temp dir")
+    parser.add_argument("--profile", action="store_true", help="profile the builds (stderr)")
     parser.add_argument(
         "--no-summaries",
         action="store_true",
@@ -225,9 +236,9 @@ def main() -> None:
         summarise_s = time.perf_counter() - t1
         print(f"summaries: {len(done)} days in {summarise_s:.0f}s", flush=True)
     last_year = FIRST_YEAR + years - 1
-    monthly = timed(app, kind="monthly", period=f"{last_year}-12")
+    monthly = timed(app, args.profile, kind="monthly", period=f"{last_year}-12")
     print(f"monthly {last_year}-12 pdf+xlsx: {monthly:.2f}s", flush=True)
-    annual = timed(app, kind="acceptance", period=str(last_year))
+    annual = timed(app, args.profile, kind="acceptance", period=str(last_year))
     print(f"annual {last_year} pdf+xlsx: {annual:.2f}s", flush=True)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     app.close()
