@@ -9,7 +9,6 @@ A day is replaced whole in one transaction, so running twice gives the same rows
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
 from datetime import date, timedelta
 from typing import Any
 
@@ -45,7 +44,7 @@ def summarise_day(app: Any, day: date) -> dict[str, Any]:
         if made:
             session.execute(
                 insert(ProbeDaily),
-                [{"target": t, "day": key, **asdict(s)} for t, s in sorted(made.items())],
+                [_row(t, key, s) for t, s in sorted(made.items())],
             )
         session.add(
             ProbeDay(
@@ -59,6 +58,20 @@ def summarise_day(app: Any, day: date) -> dict[str, Any]:
         "day": key,
         "targets": len(made),
         "rollups": sum(s.rollups for s in made.values()),
+    }
+
+
+def _row(target: str, day: str, s: daysummary.DaySummary) -> dict[str, Any]:
+    # Not dataclasses.asdict: it deep-copies every histogram, a third of the fill time.
+    return {
+        "target": target,
+        "day": day,
+        "checks": s.checks,
+        "failures": s.failures,
+        "rtt_max": s.rtt_max,
+        "rtt_p95_bins": s.rtt_p95_bins,
+        "peaks": s.peaks,
+        "rollups": s.rollups,
     }
 
 
