@@ -131,7 +131,7 @@ def rtt_p95(
     if not targets:
         return {}
     part = cover(session, start, end)
-    bins: dict[str, dict[int, int]] = {t: {} for t in targets}
+    bins: dict[str, dict[str, int]] = {t: {} for t in targets}
     if part.days:
         rows = session.execute(
             select(ProbeDaily.target, ProbeDaily.rtt_p95_bins).where(
@@ -148,10 +148,11 @@ def rtt_p95(
             .group_by(ProbeRollup.target, P95_BIN)
         )
         for target, bin_no, count in rows:
-            got = bins[target]
-            got[bin_no] = got.get(bin_no, 0) + int(count)
+            daysummary.merge_bins(bins[target], {str(bin_no): int(count)})
     return {
-        t: weighted_percentile([(round(b * RTT_BIN_S, 4), n) for b, n in bins[t].items()], 0.95)
+        t: weighted_percentile(
+            [(round(int(b) * RTT_BIN_S, 4), n) for b, n in bins[t].items()], 0.95
+        )
         for t in targets
     }
 
