@@ -1,10 +1,14 @@
 """Report build times over a synthetic multi-year store (issue [5/7]).
 
 Full: 500 targets with a 5-minute rollup each for three years (157 M rows) and 2 000
-incidents with their contract timers; ``--quick``: 50 targets, one year. Then it times the
-monthly report (PDF + XLSX) for the last month and the annual acceptance pack (PDF + XLSX)
-for the last full year, both through the same service as ``hotline-ops report build``.
-The last output line is one JSON object: ``monthly_s``, ``annual_s``, ``peak_rss_mb``.
+incidents with their contract timers; ``--quick``: 50 targets, one year. It then fills the
+per-day summaries as the daily run does (services/summaries.py, from the rollups; timed as
+``summarise_s``, part of filling, not of a build; ``--no-summaries`` skips it, so the
+reports read the rollups as before). Then it times the monthly report (PDF + XLSX) for the
+last month and the annual acceptance pack (PDF + XLSX) for the last full year, both
+through the same service as ``hotline-ops report build``. The last output line is one
+JSON object: ``monthly_s``, ``annual_s``, ``peak_rss_mb``; ``--profile`` prints the 20
+costliest calls of each build to stderr.
 
     .venv/bin/python bench/reports.py --quick
     .venv/bin/python bench/reports.py              # needs ~25 GB of disk and ~40 min to fill
