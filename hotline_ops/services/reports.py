@@ -259,7 +259,7 @@ def scheduled(app: Any, kind: str) -> list[ReportRecord]:
     year just ended), all formats. The daily run also reports every level 1/2 incident
     resolved that day (M2.3) that has no report yet."""
     now = app.clock.now()
-    _summarise(app)
+    summarise_finished_days(app)
     period = periods.last_complete(kind, now, app.settings.tz)
     built = [build(app, kind=kind, period=period.key, trigger="schedule")]
     if kind == "daily":
@@ -268,7 +268,7 @@ def scheduled(app: Any, kind: str) -> list[ReportRecord]:
     return built
 
 
-def _summarise(app: Any) -> None:
+def summarise_finished_days(app: Any) -> None:
     """Summarise the days just finished first (services/summaries.py), so the build reads
     day rows; if that fails the build still reads the rollups, with the same figures."""
     try:

@@ -14,8 +14,7 @@ from hotline_ops.cli.main import cli
 from hotline_ops.core import periods
 from hotline_ops.errors import BadRequest
 from hotline_ops.reports import builders
-from hotline_ops.services import summaries
-from hotline_ops.services.reports import _summarise
+from hotline_ops.services import reports, summaries
 from hotline_ops.store.models import ProbeRollup
 from hotline_ops.store.summaries import ProbeDaily, ProbeDay
 from tests.reports import fixture
@@ -127,8 +126,9 @@ def test_the_daily_run_summarises_the_finished_days_once(year_app):
     assert summaries.pending(year_app) == []
 
 
-def test_the_scheduled_build_summarises_first(year_app):
-    _summarise(year_app)
+def test_the_scheduled_build_summarises_the_finished_days_first(year_app):
+    (built,) = reports.scheduled(year_app, "monthly")
+    assert (built.kind, built.period) == ("monthly", "2027-12")
     with year_app.store.session() as session:
         marked = session.execute(
             select(func.count(), func.sum(ProbeDay.targets)).select_from(ProbeDay)
