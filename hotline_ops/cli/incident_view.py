@@ -161,6 +161,5 @@ def print_runbook(data: dict) -> None:
         click.echo(f"runbook: (runbooks/ unreadable: {found['error']})")
     elif found.get("runbook"):
         others = f"  (also: {', '.join(found['others'])})" if found["others"] else ""
-        click.echo(
-            f"runbook: {found['runbook']}  → hotline-ops runbook show {found['runbook']}{others}"
-        )
+        click.echo(f"runbook: {found['runbook']}  → hotline-ops runbook show {found['runbook']}"
+                   f"{others}")

@@ -380,17 +380,8 @@ def _aliyun_encode(value: str) -> str:
 
 
 ALIYUN_REQUIRED = (
-    "AccessKeyId",
-    "Action",
-    "PhoneNumbers",
-    "SignName",
-    "SignatureMethod",
-    "SignatureNonce",
-    "SignatureVersion",
-    "TemplateCode",
-    "Timestamp",
-    "Version",
-    "Signature",
+    "AccessKeyId", "Action", "PhoneNumbers", "SignName", "SignatureMethod", "SignatureNonce",
+    "SignatureVersion", "TemplateCode", "Timestamp", "Version", "Signature",
 )
 
 
@@ -413,8 +404,7 @@ class AliyunSmsEmulator(Emulator):
     def handle(self, request: Request) -> Answer:
         params = request.form() if request.method == "POST" else dict(request.query)
         checks: list[Callable[[dict[str, str], str], Answer | None]] = [
-            self._check_auth,
-            self._check_business,
+            self._check_auth, self._check_business
         ]
         for check in checks:
             answer = check(params, request.method)
@@ -517,7 +507,9 @@ DEMO_SIGN_NAME = "梧州热线运维"
 DEMO_TEMPLATE = "SMS_465000001"
 
 
-def demo_emulators(host: str = "127.0.0.1", base_port: int | None = 8350) -> dict[str, Emulator]:
+def demo_emulators(
+    host: str = "127.0.0.1", base_port: int | None = 8350
+) -> dict[str, Emulator]:
     """The five emulators on base_port+1 … +5 (None: any free ports), configured for the
     examples in incidents/channels.yaml."""
     s = DEMO_SECRETS
@@ -544,52 +536,21 @@ def demo_channel_params(urls: dict[str, str]) -> dict[str, tuple[str, dict[str, 
     """(kind, params) of a channel for each demo emulator, given the emulators' base URLs;
     the same settings as the examples in incidents/channels.yaml."""
     return {
-        "wecom": (
-            "wecom",
-            {"url": f"{urls['wecom']}/cgi-bin/webhook/send", "key_secret": "wecom_robot_key"},
-        ),
-        "dingtalk": (
-            "dingtalk",
-            {
-                "url": f"{urls['dingtalk']}/robot/send",
-                "token_secret": "dingtalk_token",
-                "sign_secret": "dingtalk_secret",
-            },
-        ),
-        "sms": (
-            "sms",
-            {
-                "provider": {
-                    "type": "http",
-                    "url": f"{urls['sms']}/sms/send",
-                    "token_secret": "sms_gateway_token",
-                    "sign_name": DEMO_SIGN_NAME,
-                }
-            },
-        ),
-        "aliyun": (
-            "sms",
-            {
-                "provider": {
-                    "type": "aliyun",
-                    "endpoint": f"{urls['aliyun']}/",
-                    "access_key_id_secret": "aliyun_ak_id",
-                    "access_key_secret_secret": "aliyun_ak_secret",
-                    "sign_name": DEMO_SIGN_NAME,
-                    "template_code": DEMO_TEMPLATE,
-                }
-            },
-        ),
-        "voice": (
-            "voice",
-            {
-                "provider": {
-                    "type": "http",
-                    "url": f"{urls['voice']}/voice/call",
-                    "token_secret": "voice_gateway_token",
-                }
-            },
-        ),
+        "wecom": ("wecom", {"url": f"{urls['wecom']}/cgi-bin/webhook/send",
+                            "key_secret": "wecom_robot_key"}),
+        "dingtalk": ("dingtalk", {"url": f"{urls['dingtalk']}/robot/send",
+                                  "token_secret": "dingtalk_token",
+                                  "sign_secret": "dingtalk_secret"}),
+        "sms": ("sms", {"provider": {"type": "http", "url": f"{urls['sms']}/sms/send",
+                                     "token_secret": "sms_gateway_token",
+                                     "sign_name": DEMO_SIGN_NAME}}),
+        "aliyun": ("sms", {"provider": {"type": "aliyun", "endpoint": f"{urls['aliyun']}/",
+                                        "access_key_id_secret": "aliyun_ak_id",
+                                        "access_key_secret_secret": "aliyun_ak_secret",
+                                        "sign_name": DEMO_SIGN_NAME,
+                                        "template_code": DEMO_TEMPLATE}}),
+        "voice": ("voice", {"provider": {"type": "http", "url": f"{urls['voice']}/voice/call",
+                                         "token_secret": "voice_gateway_token"}}),
     }
 
 
@@ -621,8 +582,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--base-port", type=int, default=8350)
     parser.add_argument(
-        "--once",
-        action="store_true",
+        "--once", action="store_true",
         help="send one demo incident through each channel, print what arrived, exit",
     )
     args = parser.parse_args(argv)

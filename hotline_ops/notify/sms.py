@@ -33,31 +33,14 @@ ALIYUN_ENDPOINT = "https://dysmsapi.aliyuncs.com/"
 ALIYUN_VERSION = "2017-05-25"
 # Fields of render.context() a template variable may take, plus the fitted SMS text.
 TEMPLATE_FIELDS = frozenset(
-    {
-        "subject",
-        "title",
-        "level_label",
-        "incident_id",
-        "target",
-        "opened_at",
-        "ack_url",
-        "event",
-        "text",
-    }
+    {"subject", "title", "level_label", "incident_id", "target", "opened_at", "ack_url", "event",
+     "text"}
 )
 # Alibaba's answers that pass with time; the per-number flow control says one minute.
 ALIYUN_RATE_LIMITED = "isv.BUSINESS_LIMIT_CONTROL"
 ALIYUN_TRANSIENT = frozenset(
-    {
-        ALIYUN_RATE_LIMITED,
-        "Throttling",
-        "Throttling.User",
-        "Throttling.Api",
-        "isp.SYSTEM_ERROR",
-        "ServiceUnavailable",
-        "InternalError",
-        "SignatureNonceUsed",
-    }
+    {ALIYUN_RATE_LIMITED, "Throttling", "Throttling.User", "Throttling.Api", "isp.SYSTEM_ERROR",
+     "ServiceUnavailable", "InternalError", "SignatureNonceUsed"}
 )
 ALIYUN_RETRY_S = 60.0
 
@@ -170,12 +153,8 @@ class SmsChannel(HttpChannel):
         phone = self._address(message, "phone")
         provider = self.params.provider
         if isinstance(provider, HttpGatewayParams):
-            body = {
-                "phone": phone,
-                "content": self.text(message),
-                "sign": provider.sign_name,
-                "id": message.dedup_key,
-            }
+            body = {"phone": phone, "content": self.text(message), "sign": provider.sign_name,
+                    "id": message.dedup_key}
             self._gateway_call(provider.url, self._token, body, message.dedup_key)
         else:
             self._send_aliyun(provider, phone, message)
@@ -224,7 +203,9 @@ class SmsChannel(HttpChannel):
         return params
 
     def _send_aliyun(self, provider: AliyunParams, phone: str, message: Message) -> None:
-        response = self._request("POST", provider.endpoint, data=self.aliyun_params(message, phone))
+        response = self._request(
+            "POST", provider.endpoint, data=self.aliyun_params(message, phone)
+        )
         try:
             answer = response.json()
         except ValueError:
