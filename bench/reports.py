@@ -1,10 +1,14 @@
 """Report build times over a synthetic multi-year store (issue [5/7]).
 
 Full: 500 targets with a 5-minute rollup each for three years (157 M rows) and 2 000
-incidents with their contract timers; ``--quick``: 50 targets, one year. Then it times the
-monthly report (PDF + XLSX) for the last month and the annual acceptance pack (PDF + XLSX)
-for the last full year, both through the same service as ``hotline-ops report build``.
-The last output line is one JSON object: ``monthly_s``, ``annual_s``, ``peak_rss_mb``.
+incidents with their contract timers; ``--quick``: 50 targets, one year. It then fills the
+per-day summaries as the daily run does (services/summaries.py, from the rollups; timed as
+``summarise_s``, part of filling, not of a build; ``--no-summaries`` skips it, so the
+reports read the rollups as before). Then it times the monthly report (PDF + XLSX) for the
+last month and the annual acceptance pack (PDF + XLSX) for the last full year, both
+through the same service as ``hotline-ops report build``. The last output line is one
+JSON object: ``monthly_s``, ``annual_s``, ``peak_rss_mb``; ``--profile`` prints the 20
+costliest calls of each build to stderr.
 
     .venv/bin/python bench/reports.py --quick
     .venv/bin/python bench/reports.py              # needs ~25 GB of disk and ~40 min to fill
@@ -13,14 +17,16 @@ The last output line is one JSON object: ``monthly_s``, ``annual_s``, ``peak_rss
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
+import pstats
 import random
 import resource
 import sqlite3
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import yaml
@@ -31,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from hotline_ops.app import build_app  # noqa: E402
 from hotline_ops.clock import FixedClock  # noqa: E402
 from hotline_ops.core import levels as core_levels  # noqa: E402
-from hotline_ops.services import reports  # noqa: E402
+from hotline_ops.services import reports, summaries  # noqa: E402
 from hotline_ops.settings import load_settings  # noqa: E402
 from tests.support.content import write_content  # noqa: E402
 
@@ -180,10 +186,18 @@ def fill_incidents(app, n: int, start: datetime, end: datetime) -> None:
                 )
 
 
-def timed(app, **kw) -> float:
+def timed(app, profile: bool = False, **kw) -> float:
+    """One build through the service; with ``profile``, the 20 costliest calls to stderr."""
+    profiler = cProfile.Profile() if profile else None
     started = time.perf_counter()
+    if profiler:
+        profiler.enable()
     reports.build(app, formats=["pdf", "xlsx"], trigger="bench", **kw)
-    return time.perf_counter() - started
+    elapsed = time.perf_counter() - started
+    if profiler:
+        profiler.disable()
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(20)
+    return elapsed
 
 
 def main() -> None:
@@ -193,6 +207,12 @@ def main() -> None:
     parser.add_argument("--years", type=int)
     parser.add_argument("--incidents", type=int, default=2000)
     parser.add_argument("--keep", action="store_true", help="keep the temp dir")
+    parser.add_argument("--profile", action="store_true", help="profile the builds (stderr)")
+    parser.add_argument(
+        "--no-summaries",
+        action="store_true",
+        help="do not fill the per-day summaries (reports read the rollups, as before)",
+    )
     args = parser.parse_args()
     n = args.targets or (50 if args.quick else 500)
     years = args.years or (1 if args.quick else 3)
@@ -211,10 +231,18 @@ def main() -> None:
         f" filled in {time.perf_counter() - t0:.0f}s",
         flush=True,
     )
+    summarise_s = None
+    if not args.no_summaries:
+        # What the 08:30 daily run does for each finished day, by the production code, from
+        # the rollups: part of filling the store, not of building a report.
+        t1 = time.perf_counter()
+        done = summaries.summarise(app, since=date(FIRST_YEAR, 1, 1))
+        summarise_s = time.perf_counter() - t1
+        print(f"summaries: {len(done)} days in {summarise_s:.0f}s", flush=True)
     last_year = FIRST_YEAR + years - 1
-    monthly = timed(app, kind="monthly", period=f"{last_year}-12")
+    monthly = timed(app, args.profile, kind="monthly", period=f"{last_year}-12")
     print(f"monthly {last_year}-12 pdf+xlsx: {monthly:.2f}s", flush=True)
-    annual = timed(app, kind="acceptance", period=str(last_year))
+    annual = timed(app, args.profile, kind="acceptance", period=str(last_year))
     print(f"annual {last_year} pdf+xlsx: {annual:.2f}s", flush=True)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     app.close()
@@ -232,6 +260,7 @@ def main() -> None:
                 "years": years,
                 "rollups": rows,
                 "incidents": args.incidents,
+                "summarise_s": None if summarise_s is None else round(summarise_s, 1),
             }
         )
     )

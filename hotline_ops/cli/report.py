@@ -9,7 +9,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from hotline_ops.cli.main import get_app
 from hotline_ops.cli.output import emit_json, local, table
 from hotline_ops.core.periods import KINDS
-from hotline_ops.services import reports
+from hotline_ops.services import reports, summaries
 
 
 @click.group()
@@ -154,3 +154,30 @@ def verify(ctx: click.Context, report_id: int, as_json: bool) -> None:
         return
     for r in results:
         click.echo(f"ok {r['format']:<4} {r['path']} sha256 {r['expected']}")
+
+
+@report.command()
+@click.option(
+    "--since",
+    required=True,
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="First day to summarise (site time), e.g. 2027-01-01.",
+)
+@click.option(
+    "--until",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Last day (default: yesterday, site time).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def summarise(ctx: click.Context, since, until, as_json: bool) -> None:
+    """Summarise each finished day's rollups per target (back-fill or redo; idempotent)."""
+    app = get_app(ctx)
+    app.store.check_migrated()
+    done = summaries.summarise(app, since=since.date(), until=until.date() if until else None)
+    if as_json:
+        emit_json(done)
+        return
+    for d in done:
+        click.echo(f"{d['day']}: {d['targets']} targets, {d['rollups']} rollups")
+    click.echo(f"{len(done)} day(s) summarised")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -22,10 +23,11 @@ from hotline_ops.errors import BadRequest, HotlineOpsError, IllegalTransition, N
 from hotline_ops.reports import builders, mail, output, queries
 from hotline_ops.reports.acceptance import reports_dir
 from hotline_ops.reports.env import LANGS
-from hotline_ops.services import inspection, probing
+from hotline_ops.services import inspection, probing, summaries
 from hotline_ops.store.models import Incident
 from hotline_ops.store.reports import ReportRecord
 
+log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
 STEPS = ("context", "html", "pdf", "xlsx", "files")
 REPORTED_LEVELS = (1, 2)  # an incident report for each level 1 and level 2 fault
@@ -257,12 +259,22 @@ def scheduled(app: Any, kind: str) -> list[ReportRecord]:
     year just ended), all formats. The daily run also reports every level 1/2 incident
     resolved that day (M2.3) that has no report yet."""
     now = app.clock.now()
+    summarise_finished_days(app)
     period = periods.last_complete(kind, now, app.settings.tz)
     built = [build(app, kind=kind, period=period.key, trigger="schedule")]
     if kind == "daily":
         for incident_id in incidents_to_report(app, period):
             built.append(build(app, kind="incident", period=str(incident_id), trigger="schedule"))
     return built
+
+
+def summarise_finished_days(app: Any) -> None:
+    """Summarise the days just finished first (services/summaries.py), so the build reads
+    day rows; if that fails the build still reads the rollups, with the same figures."""
+    try:
+        summaries.pending(app)
+    except Exception:
+        log.exception("summarising the finished days failed; reports read the rollups")
 
 
 def incidents_to_report(app: Any, day: periods.Period) -> list[int]:

@@ -256,4 +256,5 @@ from hotline_ops.store import evidence as _evidence  # noqa: E402, F401  (eviden
 from hotline_ops.store import reports as _reports  # noqa: E402, F401  (report register)
 from hotline_ops.store import routing as _routing  # noqa: E402,F401  (Alembic sees it)
 from hotline_ops.store import runbooks as _runbooks  # noqa: E402, F401  (runbook runs, facts)
+from hotline_ops.store import summaries as _summaries  # noqa: E402, F401  (per-day rollups)
 from hotline_ops.store import tickets as _tickets  # noqa: E402, F401  (ticket tables)
