@@ -1,7 +1,7 @@
 """Per-day rollup summaries (probe_daily) and the days summarised (probe_days).
 
 Revision ID: 0010
-Revises: 0015
+Revises: 0012
 """
 
 import sqlalchemy as sa
@@ -10,9 +10,8 @@ from alembic import op
 from hotline_ops.store.models import UTCDateTime
 
 revision = "0010"
-# The task named 0009; main's head is already 0015 (→ 0009), so this follows it to keep one
-# head. The integrator re-chains at merge.
-down_revision = "0015"
+# Chain: 0009 → 0015 (evidence) → 0012 (alert journal) → 0010 (day summaries) → 0013.
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
