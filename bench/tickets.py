@@ -366,9 +366,20 @@ def run(app, child, port: int, auth: dict, n: int, users: tuple, sat: tuple) -> 
                 peak[0] = max(peak[0], p.memory_info().rss)
 
     warm_up(base, auth)
+
+    def cpu() -> float:
+        # CPU seconds of the server processes: a per-request cost the machine's other load
+        # does not inflate, unlike latencies.
+        total = 0.0
+        for p in procs[0].children(recursive=True) + procs:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                t = p.cpu_times()
+                total += t.user + t.system
+        return total
+
     clients, seconds, think_s = users
-    main = phase(base, auth, n, clients, seconds, think_s, sample)
-    saturation = phase(base, auth, n, sat[0], sat[1], 0.0, sample)
+    main = phase(base, auth, n, clients, seconds, think_s, sample, cpu)
+    saturation = phase(base, auth, n, sat[0], sat[1], 0.0, sample, cpu)
     api_med, sql_med = api_vs_sql(app, base, auth)
     t0 = time.perf_counter()
     kpi.compute(app, period=core_kpi.Period.parse(BENCH_MONTH, app.settings.tz))
@@ -395,7 +406,7 @@ def warm_up(base: str, auth: dict, rounds: int = 20) -> None:
             http.post("/api/tickets", json={**NEW, "caller_number": "13900000000"})
 
 
-def phase(base, auth, n: int, clients: int, seconds: float, think_s: float, sample) -> dict:
+def phase(base, auth, n: int, clients: int, seconds: float, think_s: float, sample, cpu) -> dict:
     lat: dict[str, list[float]] = {"query": [], "create": []}
     errors: list[str] = []
 
@@ -404,9 +415,9 @@ def phase(base, auth, n: int, clients: int, seconds: float, think_s: float, samp
         rnds = [random.Random(i) for i in range(clients)]
         await asyncio.gather(*(client(base, auth, n, stop, lat, errors, r, think_s) for r in rnds))
 
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), cpu()
     asyncio.run(_with_sampler(go(), sample))
-    took = time.perf_counter() - t0
+    took, cpu_s = time.perf_counter() - t0, cpu() - cpu0
     requests = len(lat["query"]) + len(lat["create"])
     return {
         "query_p99_ms": round(p99(lat["query"]) * 1000, 1),
@@ -415,6 +426,7 @@ def phase(base, auth, n: int, clients: int, seconds: float, think_s: float, samp
         "create_p50_ms": round(median(lat["create"]) * 1000, 1),
         "requests": requests,
         "rps": round(requests / took, 1),
+        "server_cpu_ms_per_request": round(cpu_s / max(requests, 1) * 1000, 2),
         "errors": len(errors),
         "error_kinds": sorted(set(errors))[:5],
     }

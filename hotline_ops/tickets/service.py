@@ -419,11 +419,14 @@ def search(app: Any, *, query: SearchIn) -> tuple[list[Any], bool]:
 
 
 def search_rows(session: Session, query: SearchIn, now: datetime) -> list[Any]:
-    """The page's rows plus one, read as two legs each ordered by id alone — the pinned
-    tickets, then the others — so each leg can walk an index backwards and stop, where one
-    ORDER BY (pinned, id) would sort every matching row first."""
+    """The page's rows plus one. A search by number or caller matches a handful of rows:
+    one statement sorts them. A broad search (status, region …) is read as two legs each
+    ordered by id alone — the pinned tickets, then the others — so each leg walks an index
+    backwards and stops, where one ORDER BY (pinned, id) would sort every matching row."""
     start = (query.page - 1) * query.per_page
     end = start + query.per_page + 1
+    if _narrow(query):
+        return list(session.execute(_sorted(query, now, end - start, start)))
     pinned, rest = _legs(query)
     top = list(session.execute(_leg(query, now, pinned, end))) if pinned is not None else []
     if len(top) >= end:
@@ -434,11 +437,23 @@ def search_rows(session: Session, query: SearchIn, now: datetime) -> list[Any]:
 
 
 def search_statements(query: SearchIn, now: datetime) -> list[Any]:
-    """The statements ``search_rows`` runs for the first page (for the benchmark)."""
-    pinned, rest = _legs(query)
+    """The statements ``search_rows`` runs for the first page (EXPLAIN, the benchmark)."""
     end = query.per_page + 1
+    if _narrow(query):
+        return [_sorted(query, now, end, 0)]
+    pinned, rest = _legs(query)
     legs = [_leg(query, now, rest, end)]
     return legs if pinned is None else [_leg(query, now, pinned, end), *legs]
+
+
+def _narrow(query: SearchIn) -> bool:
+    return bool(query.number or query.caller)
+
+
+def _sorted(query: SearchIn, now: datetime, limit: int, offset: int) -> Any:
+    pinned = ((Ticket.urgency == "urgent") & Ticket.status.in_(OPEN)).desc()
+    stmt = select(*SUMMARY_COLUMNS).where(*_filters(query, now))
+    return stmt.order_by(pinned, Ticket.id.desc()).offset(offset).limit(limit)
 
 
 def _legs(query: SearchIn) -> tuple[Any, Any]:
