@@ -100,6 +100,21 @@ class Deadlines(_Strict):
 
 class Callback(_Strict):
     scripts: dict[str, Annotated[str, Field(min_length=1)]] = Field(min_length=1)
+    # P7.2: category code prefix -> script name (the longest matching prefix wins).
+    categories: dict[Code, str] = Field(default_factory=dict)
+    # P7.3: unanswered calls redialled until this many attempts, then a popup and an alert.
+    max_attempts: int = Field(3, ge=1, le=10)
+
+    @model_validator(mode="after")
+    def _known_scripts(self) -> Callback:
+        for code, name in self.categories.items():
+            if name not in self.scripts:
+                raise ValueError(f"categories.{code}: unknown script '{name}'")
+        return self
+
+    def script_for(self, category: str) -> str | None:
+        keys = [k for k in self.categories if category.startswith(k)]
+        return self.categories[max(keys, key=len)] if keys else None
 
     @field_validator("scripts")
     @classmethod
@@ -112,6 +127,79 @@ class Callback(_Strict):
             except (KeyError, IndexError, ValueError) as exc:
                 raise ValueError(f"{name}: only {{number}} and {{title}} may be filled") from exc
         return value
+
+
+class SurveyScale(_Strict):
+    """P6.2 answers: 3 满意, 2 基本满意, 1 不满意 (labels configurable)."""
+
+    labels: dict[int, str]
+
+    @field_validator("labels")
+    @classmethod
+    def _three(cls, value: dict[int, str]) -> dict[int, str]:
+        if sorted(value) != [1, 2, 3]:
+            raise ValueError("labels for exactly the scores 1, 2 and 3 are required")
+        return value
+
+
+class Ivr(_Strict):
+    """P6.1 IVR keypress: one key per item (the three dimensions, then the custom items)."""
+
+    prompt: str = Field(min_length=1)
+    keys: dict[Code, int]
+
+    @field_validator("keys")
+    @classmethod
+    def _digits(cls, value: dict[str, int]) -> dict[str, int]:
+        for key, score in value.items():
+            if len(key) != 1 or key not in "0123456789*#":
+                raise ValueError(f"{key}: a key is one of 0-9, * and #")
+            if score not in (1, 2, 3):
+                raise ValueError(f"{key}: score must be 1, 2 or 3")
+        return value
+
+
+class SmsSurvey(_Strict):
+    """P6.1 SMS link: sent on closing through an outbox channel of kind sms."""
+
+    channel: str | None = None  # None: no survey SMS (no SMS channel configured yet)
+    secret: str = "survey"  # HOTLINE_OPS_SECRET_SURVEY signs the links (HMAC-SHA256)
+    link_ttl: Seconds = 7 * 86400
+    public_url: str | None = None  # how callers' phones reach the server
+    text: str = Field(min_length=1)
+
+    @field_validator("text")
+    @classmethod
+    def _fields(cls, value: str) -> str:
+        try:
+            value.format(number="", title="", url="")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError("only {number}, {title} and {url} may be filled") from exc
+        if "{url}" not in value:
+            raise ValueError("the text must carry the {url}")
+        return value
+
+
+Item = Annotated[str, Field(min_length=1, max_length=30)]
+
+
+class SurveyConfig(_Strict):
+    scale: SurveyScale
+    dimensions: dict[str, Item]
+    custom: dict[Item, Item] = Field(default_factory=dict, max_length=10)
+    ivr: Ivr
+    sms: SmsSurvey
+
+    @field_validator("dimensions")
+    @classmethod
+    def _the_three(cls, value: dict[str, str]) -> dict[str, str]:
+        if list(value) != ["attitude", "efficiency", "result"]:
+            raise ValueError("exactly attitude, efficiency and result, in this order (P6.2)")
+        return value
+
+    def items(self) -> list[tuple[str, str]]:
+        """Every rated item in order: the three dimensions, then the custom items."""
+        return [*self.dimensions.items(), *self.custom.items()]
 
 
 class YearOverride(_Strict):
@@ -130,6 +218,7 @@ class TicketContent:
     deadlines: Deadlines
     calendar: WorkCalendar
     callback: Callback
+    survey: SurveyConfig
 
 
 def load_tickets(folder: Path, channels: set[str] | None = None) -> TicketContent:
@@ -151,7 +240,18 @@ def load_tickets(folder: Path, channels: set[str] | None = None) -> TicketConten
         if key != "*" and key not in catalogue.categories:
             raise ConfigError(f"{folder / 'review.yaml'}: chains.{key}: unknown category")
     callback = yamlfile.validate(Callback, doc("callback.yaml"))
-    return TicketContent(catalogue, review, deadlines, calendar, callback)
+    for code in callback.categories:
+        if code not in catalogue.categories:
+            raise ConfigError(f"{folder / 'callback.yaml'}: categories.{code}: unknown category")
+    survey_doc = doc("satisfaction.yaml")
+    survey = yamlfile.validate(SurveyConfig, survey_doc)
+    sms_channel = survey.sms.channel
+    if channels is not None and sms_channel is not None and sms_channel not in channels:
+        raise ConfigError(
+            f"{survey_doc.where(('sms', 'channel'))}: sms.channel: unknown channel "
+            f"'{sms_channel}' (not in incidents/channels.yaml)"
+        )
+    return TicketContent(catalogue, review, deadlines, calendar, callback, survey)
 
 
 def library_years() -> range:

@@ -14,13 +14,16 @@ from hotline_ops.services import reports
 
 @click.group()
 def report() -> None:
-    """Reports: daily line inspection, monthly, quarterly, incident, annual acceptance."""
+    """Reports: daily line inspection, monthly, quarterly, incident, annual acceptance,
+    ticket KPIs (day, ISO week or month)."""
 
 
 @report.command()
 @click.argument("kind")
 @click.option(
-    "--period", required=True, help="2027-03-15 | 2027-03 | 2027-Q1 | 2027 | incident id."
+    "--period",
+    required=True,
+    help="2027-03-15 | 2027-03 | 2027-Q1 | 2027 | incident id | 2027-W11 (ticket-kpi).",
 )
 @click.option(
     "--format",
@@ -35,7 +38,7 @@ def report() -> None:
 def build(
     ctx: click.Context, kind: str, period: str, formats: str, lang: str, as_json: bool
 ) -> None:
-    """Build KIND (daily, monthly, quarterly, incident, acceptance) for --period."""
+    """Build KIND (daily, monthly, quarterly, incident, acceptance, ticket-kpi) for --period."""
     app = get_app(ctx)
     chosen = reports.parse_formats(formats)
     reports.parse_period(app, kind, period)  # bad arguments fail before the store is opened

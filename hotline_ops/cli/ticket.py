@@ -16,7 +16,7 @@ from hotline_ops.cli.output import emit_json, local, table
 from hotline_ops.core import ticket_rules as rules
 from hotline_ops.core.ticket_roles import ROLES
 from hotline_ops.errors import BadRequest
-from hotline_ops.tickets import cdr, kpi, service, tokens, view
+from hotline_ops.tickets import cdr, kpi, service, survey, tokens, view
 from hotline_ops.tickets.api import parse_period
 from hotline_ops.tickets.schemas import ActionIn, SearchIn, TicketIn
 
@@ -169,7 +169,7 @@ def _action_command(action: str) -> click.Command:
     @click.option("--reply")
     @click.option("--days", type=int)
     @click.option("--into", type=int, help="merge: the main ticket's id.")
-    @click.option("--satisfaction", help="evaluate: via=ivr,attitude=3,efficiency=3,result=2")
+    @click.option("--satisfaction", help="evaluate: attitude=3,efficiency=3,result=2[,ITEM=N]")
     @click.option("--script", help="callback: the script used.")
     @actor_option
     @json_option
@@ -262,11 +262,24 @@ def kpi_(ctx, period: str, as_json: bool) -> None:
         return
     rows = []
     for name, value in data["kpi"].items():
-        cells = value.items() if name == "satisfaction" else [(name, value)]
+        if "value" in value:
+            cells = [(name, value)]
+        elif name == "satisfaction":
+            cells = list(value.items())
+        else:  # a figure per part, e.g. evaluation_coverage_by_channel.ivr
+            cells = [(f"{name}.{part}", r) for part, r in value.items()]
         for label, r in cells:
             shown = "—" if r["value"] is None else f"{r['value'] * 100:.2f}%"
             rows.append([label, shown, r["num"], r["den"]])
     table(f"KPIs {data['period']}", ["kpi", "value", "num", "den"], rows)
+
+
+@ticket.command("survey-link")
+@click.argument("ticket_id", type=int)
+@click.pass_context
+def survey_link(ctx, ticket_id: int) -> None:
+    """Print the signed satisfaction link of a closed ticket (P6.1), as the SMS carries it."""
+    click.echo(survey.link_for(_ready(ctx), ticket_id))
 
 
 @ticket.group("token")

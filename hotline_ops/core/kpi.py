@@ -63,6 +63,11 @@ class Tickets:
     deadlines: dict[str, tuple[int, int]] = field(default_factory=dict)
     # dimension -> (satisfied, rated)
     satisfaction: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # collection channel (ivr, sms, seat) -> evaluated through it (P6.1)
+    evaluated_via: dict[str, int] = field(default_factory=dict)
+
+
+EVALUATION_CHANNELS = ("ivr", "sms", "seat")
 
 
 def _on_time(t: Tickets, kind: str) -> dict[str, Any]:
@@ -81,11 +86,23 @@ def compute(calls: Calls, t: Tickets) -> dict[str, Any]:
         "completion_rate": ratio(t.closed, t.created),  # 办结率 R3.2
         "closing_pass_rate": ratio(t.closed, t.close_attempts),  # P5.2 ≥ 98 %
         "evaluation_coverage": ratio(t.evaluated, t.closed),  # P6.1 ≥ 90 %
+        "evaluation_coverage_by_channel": {  # P6.1: evaluated through each channel ÷ closed
+            via: ratio(t.evaluated_via.get(via, 0), t.closed) for via in EVALUATION_CHANNELS
+        },
         "satisfaction": {k: ratio(*v) for k, v in sorted(t.satisfaction.items())},  # P6.2
         "callback_on_time": _on_time(t, "callback"),  # P7.1
         "return_rate": ratio(t.returned, t.closed),
         "repeat_call_rate": ratio(t.repeat_calls, t.created),
     }
+
+
+def tally_channels(scores: list[dict[str, Any]]) -> dict[str, int]:
+    """Evaluations per collection channel; older ones without ``via`` count as seat."""
+    out: dict[str, int] = {}
+    for score in scores:
+        via = str(score.get("via") or "seat")
+        out[via] = out.get(via, 0) + 1
+    return out
 
 
 def tally_satisfaction(scores: list[dict[str, Any]]) -> dict[str, tuple[int, int]]:

@@ -2,7 +2,8 @@
 
 A daily report covers one local day (``2027-03-15``), a monthly one a local month
 (``2027-03``), a quarterly one a quarter (``2027-Q1``), the acceptance pack a contract year
-(``2027``, CONTRACT.md C1) and an incident report one incident (``42``).
+(``2027``, CONTRACT.md C1) and an incident report one incident (``42``). The ticket KPI
+export (P8.3, R3.2) covers a day, an ISO week (``2027-W11``, Monday to Sunday) or a month.
 """
 
 from __future__ import annotations
@@ -12,13 +13,18 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-KINDS = ("daily", "monthly", "quarterly", "incident", "acceptance")
+KINDS = ("daily", "monthly", "quarterly", "incident", "acceptance", "ticket-kpi")
+TICKET_KPI = "ticket-kpi"
 _FORMS = {
     "daily": (re.compile(r"(\d{4})-(\d{2})-(\d{2})"), "a day (YYYY-MM-DD)"),
     "monthly": (re.compile(r"(\d{4})-(\d{2})"), "a month (YYYY-MM)"),
     "quarterly": (re.compile(r"(\d{4})-?Q([1-4])", re.IGNORECASE), "a quarter (YYYY-Qn)"),
     "acceptance": (re.compile(r"(\d{4})"), "a year (YYYY)"),
     "incident": (re.compile(r"#?(\d{1,12})"), "an incident id"),
+    TICKET_KPI: (
+        re.compile(r"(\d{4})-(?:(\d{2})(?:-(\d{2}))?|W(\d{2}))", re.IGNORECASE),
+        "a day (YYYY-MM-DD), an ISO week (YYYY-Www) or a month (YYYY-MM)",
+    ),
 }
 
 
@@ -56,7 +62,9 @@ def parse(kind: str, text: str, tz: ZoneInfo) -> Period:
     if match is None:
         raise PeriodError(f"'{text}' is not {form} for a {kind} report")
     try:
-        return _BUILD[kind](tuple(int(g) for g in match.groups()), tz)
+        # An optional group that did not match (ticket-kpi forms) stays None.
+        groups = tuple(None if g is None else int(g) for g in match.groups())
+        return _BUILD[kind](groups, tz)
     except ValueError as exc:
         raise PeriodError(f"'{text}' is not {form} for a {kind} report: {exc}") from None
 
@@ -112,12 +120,32 @@ def _incident(g: tuple[int, ...], tz: ZoneInfo) -> Period:
     return Period("incident", str(g[0]), None, None, f"第{g[0]}号故障")
 
 
+def _ticket_kpi(g: tuple, tz: ZoneInfo) -> Period:
+    """Groups: year, month, day, week (None where absent): a day, an ISO week or a month."""
+    year, month, day, week = g
+    if week is not None:
+        first = date.fromisocalendar(year, week, 1)
+        last = first + timedelta(days=6)
+        key, label = f"{year}-W{week:02d}", f"{year}年第{week}周（{first:%m-%d}—{last:%m-%d}）"
+        after = last + timedelta(days=1)
+    elif day is not None:
+        first = date(year, month, day)
+        key, label = first.isoformat(), f"{first.year}年{first.month}月{first.day}日"
+        after = first + timedelta(days=1)
+    else:
+        first = date(year, month, 1)
+        key, label = f"{first:%Y-%m}", f"{first.year}年{first.month}月"
+        after = _month_start(year, month + 1)
+    return Period(TICKET_KPI, key, _midnight(first, tz), _midnight(after, tz), label)
+
+
 _BUILD = {
     "daily": _daily,
     "monthly": _monthly,
     "quarterly": _quarterly,
     "acceptance": _annual,
     "incident": _incident,
+    TICKET_KPI: _ticket_kpi,
 }
 
 

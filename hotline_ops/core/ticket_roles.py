@@ -10,6 +10,7 @@ from __future__ import annotations
 
 READ, CREATE, ATTACH, KPI, CDR = "read", "create", "attach", "kpi", "cdr"
 PROBE = "probe"  # the P9.1 synthetic transaction (create → query → close)
+IVR = "ivr_evaluation"  # P6.1: the telephony integration posts survey keypresses
 
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
     "seat_agent": frozenset(
@@ -36,6 +37,8 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
     "supervisor": frozenset({READ, KPI, "supervise"}),
     "om_engineer": frozenset({READ, KPI, CDR, PROBE}),
     "auditor": frozenset({READ, KPI}),
+    # The IVR only posts keypresses: it reads nothing (callers' data stays out of it).
+    "ivr": frozenset({IVR}),
 }
 ALL = frozenset().union(*ROLE_ACTIONS.values())
 ROLE_ACTIONS["admin"] = ALL

@@ -160,7 +160,7 @@ def _worst(values: list[float | None]) -> float | None:
 
 def _ticket_probe(ev: Evidence, c: ClauseSpec) -> Verdict:
     """P9.1: creation ≤ 20 s and query ≤ 2 s from the synthetic probe; dispatch ≤ 30 min
-    from the ticket service (hook until it lands)."""
+    from the ticket service's stored tickets."""
     probes = ev.m["tickets"]["probes"]
     create = _worst([p["create_max_s"] for p in probes])
     query = _worst([p["query_max_s"] for p in probes])
@@ -192,7 +192,7 @@ def _ticket_probe(ev: Evidence, c: ClauseSpec) -> Verdict:
             unmeasured="查询 无证据",
         ),
     ]
-    return combine(parts, src + ([] if dispatch is not None else ["派单：工单服务尚未接入"]))
+    return combine(parts, src + (["工单记录（派单时间）"] if dispatch is not None else []))
 
 
 def _report_time(ev: Evidence, c: ClauseSpec) -> Verdict:
@@ -225,17 +225,31 @@ def _resolved(ev: Evidence, c: ClauseSpec) -> Verdict:
     return count_verdict(done, len(rows) - done, "个故障已解决", ["故障记录（incidents）"])
 
 
+RATE_KEYS = ("closure_pass_rate", "evaluation_coverage")
+UNITS = {
+    "dispatch_max_min": " 分钟",
+    "urgent_response_max_min": " 分钟",
+    "callback_late": " 次超时",
+    "warning_late": " 次迟发",
+}
+
+
 def _ticket(ev: Evidence, c: ClauseSpec) -> Verdict:
     kpis = ev.m["tickets"]["kpis"]
-    value = None if kpis is None else kpis.get(c.key or "")
+    if kpis is None:
+        return no_evidence("本年度工单服务无工单与话单记录")
+    value = kpis.get(c.key or "")
     if value is None:
-        return no_evidence("工单服务尚未接入 hotline-ops（[6/7]）")
+        return no_evidence(f"本年度工单服务无 {c.key} 的记录")
+    detail = kpis.get("detail", {}).get(c.key or "")
+    unit = UNITS.get(c.key or "", "")
+    shown = f"{value * 100:.2f} %" if c.key in RATE_KEYS else f"{value:g}{unit}"
     return threshold_verdict(
         value,
         c.limit or 0,
         at_least=c.at_least,
-        shown=f"{value:g}",
-        evidence=[f"工单服务指标 {c.key}"],
+        shown=f"{shown}（{detail}）" if detail else shown,
+        evidence=[f"工单服务指标 {c.key}（工单、时限记录）"],
     )
 
 

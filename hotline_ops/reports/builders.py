@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from hotline_ops.core import periods
 from hotline_ops.core.periods import Period
 from hotline_ops.errors import NotFound
-from hotline_ops.reports import queries, recommend, sections
+from hotline_ops.reports import queries, recommend, sections, ticket_kpi
 from hotline_ops.store.models import Incident, IncidentEvent
 
 TITLES = {
@@ -25,6 +25,7 @@ TITLES = {
     "quarterly": "季度性能优化报告",
     "incident": "故障报告",
     "acceptance": "年度验收履约证据",
+    "ticket-kpi": ticket_kpi.TITLE,
 }
 LINE_COLUMNS = [
     ["target", "text"],
@@ -100,6 +101,7 @@ def build(app: Any, period: Period, now: datetime, lang: str = "zh-CN", **extra:
         "quarterly": quarterly,
         "incident": incident,
         "acceptance": acceptance_context,
+        "ticket-kpi": ticket_kpi.context,
     }[period.kind]
     with app.store.session() as session:
         return builder(app, session, period, now, lang, **extra)
@@ -229,6 +231,8 @@ def monthly(app: Any, session: Session, period: Period, now: datetime, lang: str
     ctx["tickets"] = m["tickets"]
     ctx["summary"] = _summary(m)
     ctx["tables"] = _period_tables(m)
+    # The month's ticket KPIs with clause, target and verdict (P3–P7, R3.2).
+    ctx["tables"]["ticket_kpis"] = ticket_kpi.kpi_table(session, period.start, period.end, lang)
     ctx["charts"] = {
         "b_channels": _daily_chart(
             app, session, m["roles"]["line"], "b_channels_in_use", period, "c_b_channels"

@@ -1,10 +1,8 @@
-"""HOOK for the ticket service's KPIs (issue [6/7], CONTRACT.md P3.1–P9.3, R3.2, C2).
-
-The core ticket service is being built in parallel. Until it lands, ``ticket_kpis`` returns
-None and every report shows those figures as "无证据" (no evidence). When it lands, replace
-the body with queries over its tables, returning a dict with any of the keys below (each a
-number over the period, or None when not measured); the acceptance pack and the monthly
-report pick them up without other changes.
+"""The ticket service's KPIs for the reports and the acceptance pack (issues [6/7],
+CONTRACT.md P3.1–P9.3, R3.2). The queries are store.ticket_kpi's, the same the ticket API
+serves; ``ticket_kpis`` returns a dict with the keys below (each a number over the period,
+or None when not measured) plus ``detail`` (how each was reached), or None when the period
+has neither a ticket nor a call record: every ticket clause then shows "无证据".
 
     dispatch_max_min      P3.1 / P9.1  longest accepted -> dispatched, minutes (≤ 30)
     urgent_response_max_min  P4.1      longest urgent first response, minutes (≤ 5)
@@ -12,8 +10,8 @@ report pick them up without other changes.
     evaluation_coverage   P6.1         evaluated ÷ closed (≥ 0.90)
     callback_late         P7.1         callbacks later than 24 h / 1 h (0)
     warning_late          P8.2         timeout warnings later than 60 min before (0)
-    concurrent_users_peak P9.3         (≥ 50)
-    seats_online_peak     P9.3         (≥ 26)
+    concurrent_users_peak P9.3         (≥ 50; not recorded by the ticket store: None)
+    seats_online_peak     P9.3         (≥ 26; not recorded by the ticket store: None)
     tickets               R3.2         tickets created in the period
 """
 
@@ -21,6 +19,8 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+
+from hotline_ops.store import ticket_kpi
 
 KPI_KEYS = (
     "dispatch_max_min",
@@ -36,6 +36,6 @@ KPI_KEYS = (
 
 
 def ticket_kpis(app: Any, session: Any, start: datetime, end: datetime) -> dict[str, Any] | None:
-    """Ticket-service KPIs over [start, end); None: no ticket service yet (no evidence)."""
-    del app, session, start, end
-    return None
+    """Ticket-service KPIs over [start, end); None: nothing recorded (no evidence)."""
+    del app  # the figures depend on the store only
+    return ticket_kpi.evidence(session, start, end)

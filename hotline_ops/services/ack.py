@@ -33,18 +33,16 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def sign(secret: str, incident_id: int, person: str, expires_at: datetime) -> str:
-    payload = json.dumps(
-        {"i": incident_id, "p": person, "e": int(expires_at.timestamp())},
-        separators=(",", ":"),
-        ensure_ascii=False,
-    ).encode()
+def sign_claims(secret: str, claims: dict[str, Any]) -> str:
+    """``base64url(json) . base64url(HMAC-SHA256(secret, json))``; claims carry their expiry
+    as ``e`` (epoch seconds). Also signs the ticket survey links (tickets/survey_sms.py)."""
+    payload = json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode()
     mac = hmac.new(secret.encode(), payload, hashlib.sha256).digest()
     return f"{_b64(payload)}.{_b64(mac)}"
 
 
-def verify(secret: str, token: str, now: datetime) -> AckClaim:
-    """The claim in ``token``; BadRequest when forged, malformed or expired."""
+def verify_claims(secret: str, token: str, now: datetime) -> dict[str, Any]:
+    """The claims in ``token``; BadRequest when forged, malformed or expired."""
     try:
         body, _, mac = token.partition(".")
         payload = _unb64(body)
@@ -52,12 +50,28 @@ def verify(secret: str, token: str, now: datetime) -> AckClaim:
         if not mac or not hmac.compare_digest(expected, _unb64(mac)):
             raise BadRequest("token: bad signature")
         data = json.loads(payload)
-        claim = AckClaim(int(data["i"]), str(data["p"]), datetime.fromtimestamp(data["e"], UTC))
+        if not isinstance(data, dict):
+            raise ValueError("not an object")
+        expires_at = datetime.fromtimestamp(data["e"], UTC)
     except (ValueError, KeyError, TypeError) as exc:
         raise BadRequest("token: malformed") from exc
-    if now >= claim.expires_at:
+    if now >= expires_at:
         raise BadRequest("token: expired")
-    return claim
+    return data
+
+
+def sign(secret: str, incident_id: int, person: str, expires_at: datetime) -> str:
+    claims = {"i": incident_id, "p": person, "e": int(expires_at.timestamp())}
+    return sign_claims(secret, claims)
+
+
+def verify(secret: str, token: str, now: datetime) -> AckClaim:
+    """The claim in ``token``; BadRequest when forged, malformed or expired."""
+    data = verify_claims(secret, token, now)
+    try:
+        return AckClaim(int(data["i"]), str(data["p"]), datetime.fromtimestamp(data["e"], UTC))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BadRequest("token: malformed") from exc
 
 
 def secret_of(app: Any) -> str | None:

@@ -20,7 +20,7 @@ from hotline_ops.core.kpi import Period
 from hotline_ops.errors import BadRequest
 from hotline_ops.services import auth
 from hotline_ops.services.auth import Denied
-from hotline_ops.tickets import attachments, cdr, kpi, service, tokens, view
+from hotline_ops.tickets import attachments, cdr, kpi, service, survey_api, tokens, view
 from hotline_ops.tickets.schemas import ActionIn, SearchIn, SyntheticIn, TicketIn
 
 TicketId = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -81,6 +81,7 @@ def router(app: Any) -> APIRouter:
     _writing(routes, app, require)
     for action in sorted(set(rules.ACTIONS) - rules.INTERNAL):
         _action_route(routes, app, require, action)
+    survey_api.add_routes(routes, app, require)  # P6.1: IVR keypress and the SMS link
     return routes
 
 

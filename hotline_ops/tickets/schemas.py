@@ -57,9 +57,10 @@ class SyntheticIn(BaseModel):
 
 
 class Satisfaction(_Body):
-    """P6.2: three dimensions (1 = 不满意 … 3 = 满意) plus custom items."""
+    """P6.2: three dimensions (1 = 不满意 … 3 = 满意) plus custom items; ``via`` is the
+    channel it was collected through (P6.1 coverage per channel)."""
 
-    via: Literal["ivr", "sms"]
+    via: Literal["ivr", "sms", "seat"] = "seat"
     attitude: int = Field(ge=1, le=3)
     efficiency: int = Field(ge=1, le=3)
     result: int = Field(ge=1, le=3)
@@ -101,3 +102,10 @@ class SearchIn(_Body):
     overdue: bool | None = None
     page: int = Field(1, ge=1, le=100_000)
     per_page: int = Field(20, ge=1, le=200)
+
+
+class IvrIn(_Body):
+    """What the IVR posts after the caller pressed the survey keys (P6.1)."""
+
+    digits: str = Field(min_length=1, max_length=20, description="the keys pressed, in order")
+    call_id: str = Field("", max_length=100)

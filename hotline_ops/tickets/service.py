@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from hotline_ops.core import ticket_rules as rules
 from hotline_ops.errors import BadRequest, IllegalTransition, NotFound
 from hotline_ops.store.tickets import Ticket
-from hotline_ops.tickets import audit, timers
+from hotline_ops.tickets import audit, survey_sms, timers
 from hotline_ops.tickets.schemas import ActionIn, SearchIn, SyntheticIn, TicketIn
 
 
@@ -137,6 +137,19 @@ def act(app: Any, *, ticket_id: int, action: str, actor: str, body: ActionIn) ->
     """Apply one lifecycle step; IllegalTransition (nothing stored) when not allowed."""
     if action in rules.INTERNAL or action not in rules.ACTIONS:
         raise IllegalTransition(f"action: '{action}' cannot be requested")
+    via = body.satisfaction.via if body.satisfaction else "seat"
+    if action == "evaluate" and via != "seat":
+        # P6.1 coverage per channel must be true: only the IVR route and the signed SMS
+        # link record ivr/sms evaluations (tickets/survey.py), never a seat's request.
+        raise BadRequest(
+            f"satisfaction.via: '{via}' evaluations come only through the IVR route or the "
+            "SMS link; a seat agent records via=seat"
+        )
+    return apply(app, ticket_id=ticket_id, action=action, actor=actor, body=body)
+
+
+def apply(app: Any, *, ticket_id: int, action: str, actor: str, body: ActionIn) -> Ticket:
+    """:func:`act` without the request checks, for the survey channels' own evaluations."""
     now = app.clock.now()
     try:
         ticket, refused = _act(app, ticket_id, action, actor, body, now)
@@ -269,11 +282,19 @@ def _close(session: Session, app: Any, t: Ticket, body: ActionIn, now: datetime)
     t.closed_at = now
     limit = cfg.urgent_callback if t.urgency == "urgent" else cfg.callback
     timers.plan_minutes(session, t, "callback", now, limit, cfg.warn_before)
-    return {"checked": list(rule.required)}
+    # P6.1: the survey SMS leaves with the closing, in the same transaction.
+    return {"checked": list(rule.required), "survey_sms": survey_sms.queue(session, app, t, now)}
 
 
 def _evaluate(session: Session, app: Any, t: Ticket, body: ActionIn, now: datetime):
     _need(body, "satisfaction")
+    known = app.ticket_content.survey.custom
+    for key in body.satisfaction.custom:
+        if key not in known:
+            raise BadRequest(
+                f"satisfaction.custom.{key}: unknown item (tickets/satisfaction.yaml custom: "
+                f"{', '.join(known) or 'none'})"
+            )
     t.satisfaction = body.satisfaction.model_dump()
     t.evaluated_at = now
     return {"satisfaction": t.satisfaction}
@@ -281,8 +302,13 @@ def _evaluate(session: Session, app: Any, t: Ticket, body: ActionIn, now: dateti
 
 def _script(app: Any, t: Ticket, body: ActionIn) -> dict[str, str]:
     """P7.2: the configured script used for this call, filled in."""
-    scripts = app.ticket_content.callback.scripts
-    name = body.script or ("urgent" if t.urgency == "urgent" and "urgent" in scripts else "default")
+    callback = app.ticket_content.callback
+    scripts = callback.scripts
+    name = body.script or (
+        "urgent"
+        if t.urgency == "urgent" and "urgent" in scripts
+        else callback.script_for(t.category) or "default"
+    )
     if name not in scripts:
         raise BadRequest(f"script: unknown callback script '{name}' (tickets/callback.yaml)")
     return {"script": name, "text": scripts[name].format(number=t.number, title=t.title)}
@@ -297,9 +323,19 @@ def _callback(session: Session, app: Any, t: Ticket, body: ActionIn, now: dateti
 
 def _callback_missed(session: Session, app: Any, t: Ticket, body: ActionIn, now: datetime):
     _script(app, t, body)  # a bad script name is refused here too
+    limit = app.ticket_content.callback.max_attempts
+    if t.callback_attempts >= limit:
+        raise BadRequest(
+            f"callback_missed: all {limit} callback attempts are already recorded as "
+            "unanswered (tickets/callback.yaml max_attempts)"
+        )
     t.callback_attempts += 1
-    timers.schedule_redial(session, t, now, app.ticket_content.deadlines.callback_redial)
-    return {"attempt": t.callback_attempts}
+    timers.cancel(session, t, now, ["redial"])  # this call was the redial that was due
+    if t.callback_attempts < limit:
+        timers.schedule_redial(session, t, now, app.ticket_content.deadlines.callback_redial)
+        return {"attempt": t.callback_attempts, "redial": True}
+    timers.attempts_exhausted(session, app, t, now, limit)
+    return {"attempt": t.callback_attempts, "redial": False}
 
 
 def _archive(session: Session, app: Any, t: Ticket, body: ActionIn, now: datetime):

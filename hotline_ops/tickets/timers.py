@@ -20,10 +20,11 @@ from hotline_ops.core import ticket_rules as rules
 from hotline_ops.core.workdays import NoCalendarData, working_day_deadline
 from hotline_ops.services import incidents, outbox
 from hotline_ops.store.models import Deadline
+from hotline_ops.store.ticket_kpi import BREACH, WARNING
 from hotline_ops.store.tickets import Ticket, TicketPopup
 from hotline_ops.tickets import audit
 
-BREACH, WARNING, REDIAL = "ticket", "ticket_warn", "ticket_redial"
+REDIAL = "ticket_redial"
 PURPOSES = (BREACH, WARNING, REDIAL)
 CLAUSES = {
     "dispatch": "P3.1",
@@ -144,6 +145,24 @@ def schedule_redial(session: Session, ticket: Ticket, now: datetime, after_s: fl
             due_at=now + timedelta(seconds=after_s),
             purpose=REDIAL,
         )
+    )
+
+
+def attempts_exhausted(
+    session: Session, app: Any, ticket: Ticket, now: datetime, attempts: int
+) -> None:
+    """P7.3: the last allowed redial went unanswered too: a console popup and an alert on
+    the warning channel, so a supervisor decides (another number, a letter, a visit)."""
+    text = f"工单{ticket.number}回访{attempts}次均未接通，已停止重拨，请人工处理（P7.3）"
+    _popup(session, ticket, now, "redial_exhausted", text)
+    outbox.enqueue(
+        session,
+        now=now,
+        channel=app.ticket_content.deadlines.warning_channel,
+        dedup_key=f"ticket:{ticket.id}:redial-exhausted",
+        subject=text,
+        text=text,
+        data={"kind": "sms", "ticket": ticket.number, "purpose": "redial_exhausted"},
     )
 
 

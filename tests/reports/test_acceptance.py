@@ -44,7 +44,7 @@ def test_it_says_no_evidence_for_a_clause_without_data(year_app):
     assert (row["status"], row["figure"]) == ("no_evidence", "—")
 
 
-def test_it_says_no_evidence_for_ticket_dispatch_until_the_ticket_service_lands(year_app):
+def test_it_says_no_evidence_for_ticket_dispatch_without_tickets(year_app):
     row = clause(pack(year_app), "P9.1")
     assert (row["status"], row["figure"]) == (
         "no_evidence",

@@ -61,5 +61,5 @@ def test_it_fits_the_disk_growth_over_the_quarters_days(year_app_any):
     assert [(d["first_pct"], d["last_pct"], len(d["points"])) for d in disks] == [(50.0, 95.0, 91)]
 
 
-def test_it_shows_ticket_kpis_as_no_evidence_until_the_ticket_service_lands(year_app):
+def test_it_shows_ticket_kpis_as_no_evidence_without_tickets_or_calls(year_app):
     assert build(year_app, "monthly", "2027-03")["tickets"]["kpis"] is None

@@ -63,7 +63,7 @@ HAPPY = [
     ("close", {}),
     (
         "evaluate",
-        {"satisfaction": {"via": "sms", "attitude": 3, "efficiency": 3, "result": 2}},
+        {"satisfaction": {"via": "seat", "attitude": 3, "efficiency": 3, "result": 2}},
     ),
     ("callback", {}),
     ("archive", {}),

@@ -96,7 +96,7 @@ def test_it_counts_closing_pass_rate_with_failed_completeness_checks(app):
 
 def test_it_rates_satisfaction_per_dimension_with_custom_items(app):
     ticket = service.create(app, body=body(), actor="s")
-    scores = {"via": "ivr", "attitude": 3, "efficiency": 1, "result": 2, "custom": {"时效": 1}}
+    scores = {"via": "seat", "attitude": 3, "efficiency": 1, "result": 2, "custom": {"时效": 1}}
     walk(app, ticket.id, [*HAPPY[:9], ("evaluate", {"satisfaction": scores})])
     sat = kpi.compute(app, period=MARCH)["kpi"]["satisfaction"]
     assert {k: v["value"] for k, v in sat.items()} == {

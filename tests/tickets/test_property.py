@@ -18,7 +18,7 @@ from tests.tickets.helpers import REPLY, body, ticket_site
 
 PUBLIC = sorted(set(rules.ACTIONS) - rules.INTERNAL)
 UNITS = ["wz-env", "wz-housing", "wanxiu-gov"]
-SATISFACTION = {"via": "ivr", "attitude": 3, "efficiency": 2, "result": 3}
+SATISFACTION = {"via": "seat", "attitude": 3, "efficiency": 2, "result": 3}
 
 
 def _body(unit: str, into: int) -> ActionIn:

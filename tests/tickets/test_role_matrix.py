@@ -10,8 +10,8 @@ from tests.tickets.api_helpers import client_and_tokens
 from tests.tickets.helpers import ticket_site
 
 SEAT, DISP, REV, UNIT = "seat_agent", "dispatcher", "reviewer", "handling_unit"
-SUP, OM, AUD = "supervisor", "om_engineer", "auditor"
-EVERYONE = {SEAT, DISP, REV, UNIT, SUP, OM, AUD}
+SUP, OM, AUD, IVR = "supervisor", "om_engineer", "auditor", "ivr"
+EVERYONE = {SEAT, DISP, REV, UNIT, SUP, OM, AUD}  # the IVR reads nothing
 ACT = "POST /api/tickets/{ticket_id}/"
 EXPECTED = {
     "GET /api/tickets": EVERYONE,
@@ -45,6 +45,7 @@ EXPECTED = {
     ACT + "callback_missed": {SEAT},
     ACT + "archive": {SEAT},
     ACT + "supervise": {SUP},
+    ACT + "ivr-evaluation": {IVR},
 }
 BODIES = {"POST /api/call-records": []}
 
