@@ -6,16 +6,27 @@
 
 Steps: bulk-load N tickets (spread over the 12 months before the bench month, each with its
 dispatch and handling deadlines) into a fresh store; start `uvicorn` serving the real app
-(one process, loopback) in a child; C concurrent clients mix searches (90 %: by caller, by
-number, by status+region+page) and creates (10 %) for the window; then one client alone
-times the caller search through the API against the same SELECT run directly, and the
-month's KPIs are computed in process. The last line is one JSON object.
+(W worker processes, loopback) in a child; then two load phases, each clients mixing
+searches (90 %: by caller, by number, by status+region+page) and creates (10 %):
+
+1. users (the main figures): C concurrent users (200), each sending a request, waiting for
+   the answer, then thinking an exponentially distributed time of mean ``--think-s`` (1 s)
+   before the next: an offered load of about C / think-s requests a second;
+2. saturation (``saturation_*`` keys): ``--sat-clients`` clients with no think time for
+   ``--sat-seconds``, which measures the most the server answers a second and the queueing
+   latency at that point — not what a user sees at the users' load.
+
+Then one client alone times the caller search through the API against the rows the API
+reads run directly (service.search_rows in a read session: the same SQL and row loading,
+without HTTP, auth, validation and JSON), and the month's KPIs are computed in process.
+The last line is one JSON object.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -163,14 +174,33 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve(root: Path, url: str, port: int) -> None:
-    """The child: the real app under uvicorn, no daemon."""
+def serve(root: Path, url: str, port: int, workers: int) -> None:
+    """The child: the real app under uvicorn (``workers`` processes), no daemon."""
     import uvicorn
 
+    os.environ["BENCH_SITE"], os.environ["BENCH_URL"] = str(root), url
+    uvicorn.run(
+        "tickets:asgi",
+        factory=True,
+        app_dir=str(Path(__file__).parent),
+        workers=workers,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        # Longer than any think time the users draw (exponential, mean 1 s): with uvicorn's
+        # 5 s default, a user idle just over 5 s meets the server closing its connection
+        # ("Server disconnected"), a keep-alive race of the client, not a server error.
+        timeout_keep_alive=60,
+    )
+
+
+def asgi():
+    """The app factory each uvicorn worker calls (its own App, store and pool)."""
     from hotline_ops.server import create_app
 
-    app = build_app(load_settings(root, env={"HOTLINE_OPS_DATABASE_URL": url}))
-    uvicorn.run(create_app(app), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    root, url = Path(os.environ["BENCH_SITE"]), os.environ["BENCH_URL"]
+    return create_app(build_app(load_settings(root, env={"HOTLINE_OPS_DATABASE_URL": url})))
 
 
 NEW = {
@@ -183,8 +213,12 @@ NEW = {
 }
 
 
-async def client(base: str, auth: dict, n: int, stop: float, lat: dict, errors: list, rnd):
+async def client(
+    base: str, auth: dict, n: int, stop: float, lat: dict, errors: list, rnd, think_s: float
+):
     async with httpx.AsyncClient(base_url=base, headers=auth, timeout=30) as http:
+        if think_s:
+            await asyncio.sleep(rnd.expovariate(1 / think_s))  # users do not start in step
         while time.monotonic() < stop:
             kind = "create" if rnd.random() < 0.1 else "query"
             if kind == "create":
@@ -202,6 +236,8 @@ async def client(base: str, auth: dict, n: int, stop: float, lat: dict, errors: 
             lat[kind].append(time.perf_counter() - t0)
             if not ok:
                 errors.append(str(getattr(r, "status_code", r)))
+            if think_s:
+                await asyncio.sleep(rnd.expovariate(1 / think_s))
 
 
 NUMBERS: list[str] = []  # a sample of stored ticket numbers, for searches by number
@@ -220,6 +256,10 @@ def _query(rnd: random.Random, n: int) -> dict:
     }
 
 
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
 def p99(values: list[float]) -> float:
     if not values:
         return float("nan")
@@ -232,15 +272,12 @@ def api_vs_sql(app, base: str, auth: dict, repeats: int = 300) -> tuple[float, f
     callers = [f"138{rnd.randrange(CALLERS):08d}" for _ in range(repeats)]
     now = datetime.now(UTC)
 
-    def stmt(caller: str):
-        # Exactly the statement the API runs for this search.
-        return service.search_statement(SearchIn(caller=caller), now)
-
     sql = []
     for c in callers:
         t0 = time.perf_counter()
-        with app.store.session() as session:
-            list(session.scalars(stmt(c)))
+        # Exactly the statements and row loading the API runs for this search.
+        with app.store.read() as session:
+            service.search_rows(session, SearchIn(caller=c), now)
         sql.append(time.perf_counter() - t0)
     api = []
     with httpx.Client(base_url=base, headers=auth) as http:
@@ -257,15 +294,20 @@ def main() -> None:
     ap.add_argument("--tickets", type=int)
     ap.add_argument("--clients", type=int)
     ap.add_argument("--seconds", type=float)
+    ap.add_argument("--think-s", type=float, default=1.0, help="mean think time (exponential)")
+    ap.add_argument("--sat-clients", type=int, default=50)
+    ap.add_argument("--sat-seconds", type=float)
+    ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     ap.add_argument("--pg-url")
-    ap.add_argument("--serve", nargs=3, help=argparse.SUPPRESS)
+    ap.add_argument("--serve", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
-        serve(Path(args.serve[0]), args.serve[1], int(args.serve[2]))
+        serve(Path(args.serve[0]), args.serve[1], int(args.serve[2]), int(args.serve[3]))
         return
     n = args.tickets or (100_000 if args.quick else 3_000_000)
-    clients = args.clients or (50 if args.quick else 200)
+    clients = args.clients or 200
     seconds = args.seconds or (60 if args.quick else 300)
+    sat = (args.sat_clients, args.sat_seconds or (20 if args.quick else 60))
     tmp = Path(tempfile.mkdtemp(prefix="bench-tickets-"))
     url = args.pg_url or f"sqlite:///{tmp / 'store.db'}"
     root = site(tmp / "site", url)
@@ -291,10 +333,11 @@ def main() -> None:
     auth = {"Authorization": f"Bearer {token}"}
     port = free_port()
     child = subprocess.Popen(
-        [sys.executable, __file__, "--serve", str(root), url, str(port)], start_new_session=True
+        [sys.executable, __file__, "--serve", str(root), url, str(port), str(args.workers)],
+        start_new_session=True,
     )
     try:
-        result = run(app, child, port, auth, n, clients, seconds)
+        result = run(app, child, port, auth, n, (clients, seconds, args.think_s), sat)
     finally:
         os.killpg(child.pid, signal.SIGTERM)
         child.wait(10)
@@ -305,6 +348,8 @@ def main() -> None:
             "tickets": n,
             "clients": clients,
             "seconds": seconds,
+            "think_s_mean": args.think_s,
+            "workers": args.workers,
             "load_s": round(load_s, 1),
             "backend": "postgresql" if args.pg_url else "sqlite",
         }
@@ -312,40 +357,86 @@ def main() -> None:
     print(json.dumps(result))
 
 
-def run(app, child, port: int, auth: dict, n: int, clients: int, seconds: float) -> dict:
+def run(app, child, port: int, auth: dict, n: int, users: tuple, sat: tuple) -> dict:
     base = f"http://127.0.0.1:{port}"
     _wait_up(base)
-    proc = psutil.Process(child.pid)
-    lat: dict[str, list[float]] = {"query": [], "create": []}
-    errors: list[str] = []
-    stop = time.monotonic() + seconds
-
-    async def go():
-        rnds = [random.Random(i) for i in range(clients)]
-        await asyncio.gather(*(client(base, auth, n, stop, lat, errors, r) for r in rnds))
-
+    procs = [psutil.Process(child.pid)]
     peak = [0]
 
     def sample():
-        peak[0] = max(peak[0], proc.memory_info().rss)
+        # The uvicorn supervisor and its workers: the largest one's RSS.
+        for p in procs[0].children(recursive=True) + procs:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                peak[0] = max(peak[0], p.memory_info().rss)
 
-    asyncio.run(_with_sampler(go(), sample))
+    warm_up(base, auth)
+
+    def cpu() -> float:
+        # CPU seconds of the server processes: a per-request cost the machine's other load
+        # does not inflate, unlike latencies.
+        total = 0.0
+        for p in procs[0].children(recursive=True) + procs:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                t = p.cpu_times()
+                total += t.user + t.system
+        return total
+
+    clients, seconds, think_s = users
+    main = phase(base, auth, n, clients, seconds, think_s, sample, cpu)
+    saturation = phase(base, auth, n, sat[0], sat[1], 0.0, sample, cpu)
     api_med, sql_med = api_vs_sql(app, base, auth)
     t0 = time.perf_counter()
     kpi.compute(app, period=core_kpi.Period.parse(BENCH_MONTH, app.settings.tz))
     kpi_s = time.perf_counter() - t0
     return {
-        "query_p99_ms": round(p99(lat["query"]) * 1000, 1),
-        "create_p99_ms": round(p99(lat["create"]) * 1000, 1),
-        "query_p50_ms": round(statistics.median(lat["query"]) * 1000, 1),
-        "requests": len(lat["query"]) + len(lat["create"]),
-        "errors": len(errors),
-        "error_kinds": sorted(set(errors))[:5],
+        **main,
+        **{f"saturation_{k}": v for k, v in saturation.items()},
+        "saturation_clients": sat[0],
         "api_over_sql_ratio": round(api_med / sql_med, 2),
         "api_median_ms": round(api_med * 1000, 2),
         "sql_median_ms": round(sql_med * 1000, 2),
         "kpi_month_s": round(kpi_s, 2),
         "server_peak_rss_mb": round(peak[0] / 2**20, 1),
+    }
+
+
+def warm_up(base: str, auth: dict, rounds: int = 20) -> None:
+    """Untimed: the first create imports the number geocoder (~0.3 s) and each worker
+    opens its pool connections; a user of a running server never waits for that."""
+    rnd = random.Random(99)
+    with httpx.Client(base_url=base, headers=auth, timeout=30) as http:
+        for _ in range(rounds):
+            http.get("/api/tickets", params=_query(rnd, 0)).raise_for_status()
+            http.post("/api/tickets", json={**NEW, "caller_number": "13900000000"})
+
+
+def phase(base, auth, n: int, clients: int, seconds: float, think_s: float, sample, cpu) -> dict:
+    lat: dict[str, list[float]] = {"query": [], "create": []}
+    errors: list[str] = []
+
+    async def go():
+        stop = time.monotonic() + seconds
+        rnds = [random.Random(i) for i in range(clients)]
+        await asyncio.gather(*(client(base, auth, n, stop, lat, errors, r, think_s) for r in rnds))
+
+    t0, cpu0, mine0 = time.perf_counter(), cpu(), time.process_time()
+    asyncio.run(_with_sampler(go(), sample))
+    took, cpu_s = time.perf_counter() - t0, cpu() - cpu0
+    # The load generator's own CPU share of one core: near 1.0, its event loop lags and
+    # the latencies it records include that wait.
+    client_cores = (time.process_time() - mine0) / took
+    requests = len(lat["query"]) + len(lat["create"])
+    return {
+        "query_p99_ms": round(p99(lat["query"]) * 1000, 1),
+        "create_p99_ms": round(p99(lat["create"]) * 1000, 1),
+        "query_p50_ms": round(median(lat["query"]) * 1000, 1),
+        "create_p50_ms": round(median(lat["create"]) * 1000, 1),
+        "requests": requests,
+        "rps": round(requests / took, 1),
+        "server_cpu_ms_per_request": round(cpu_s / max(requests, 1) * 1000, 2),
+        "client_cpu_cores": round(client_cores, 2),
+        "errors": len(errors),
+        "error_kinds": sorted(set(errors))[:5],
     }
 
 

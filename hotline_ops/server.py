@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 from contextlib import asynccontextmanager
@@ -20,16 +21,27 @@ from hotline_ops.metrics import build_registry
 log = logging.getLogger(__name__)
 
 
+def _freeze_startup_objects() -> None:
+    """Move what start-up built (~170 k objects: FastAPI, SQLAlchemy, pydantic, content) out
+    of the collector's reach: a full collection walked them all (250-400 ms measured on a
+    busy 2-core machine, 0.1 ms once frozen), stalling every request in flight. Garbage
+    first, so none of it is frozen for good."""
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(app: Any, *, daemon: Daemon | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_api: FastAPI):
         if daemon is not None:
             daemon.start()
+        _freeze_startup_objects()
         try:
             yield
         finally:
             if daemon is not None:
                 await daemon.shutdown()
+            gc.unfreeze()  # collectable again (tests start many servers in one process)
             log.info("server stopped")
 
     api = FastAPI(title="hotline-ops", version=__version__, lifespan=lifespan)

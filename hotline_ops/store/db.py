@@ -77,6 +77,17 @@ class Store:
         with self._writer, self._sessions.begin() as session:
             yield session
 
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only session that skips the writer lock: a SQLite WAL reader never waits
+        for the writer, so searches need not queue behind creates. Rolled back at the end;
+        use ``session()`` for anything that writes."""
+        with self._sessions() as session:
+            try:
+                yield session
+            finally:
+                session.rollback()
+
     def upgrade(self) -> str:
         with self.engine.begin() as conn:
             cfg = _alembic_config()

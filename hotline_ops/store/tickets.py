@@ -28,9 +28,11 @@ class Ticket(Base):
         Index("ix_tickets_status_created", "status", "created_at"),
         Index("ix_tickets_caller_created", "caller_number", "created_at"),
         Index("ix_tickets_category", "category"),
-        Index("ix_tickets_district", "district"),
+        Index("ix_tickets_district_id", "district", "id"),
         Index("ix_tickets_due", "due_at"),
         Index("ix_tickets_created", "created_at"),
+        # A status + region search page: two backward index ranges (service.search_rows).
+        Index("ix_tickets_status_district_urgency_id", "status", "district", "urgency", "id"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     number: Mapped[str] = mapped_column(String(32), unique=True)

@@ -2,14 +2,17 @@
 
 A presented token is hashed and looked up; the hash of a 256-bit random value is as good as
 the value for lookup and useless to whoever reads the table. Lookups are cached for
-``CACHE_S`` seconds per process, so a revocation takes effect within that time.
+``CACHE_S`` seconds per process and store (the hash → (name, role) or None), so a search
+costs no token query; a revocation is immediate in the revoking process and takes effect
+within ``CACHE_S`` in the others (a second uvicorn worker, the daemon).
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-import time
+import weakref
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -21,7 +24,15 @@ from hotline_ops.store.tickets import TicketToken
 
 PREFIX = "hot_"
 CACHE_S = 10.0
-_cache: dict[str, tuple[float, tuple[str, str] | None]] = {}
+# One cache per Store object (per process and store), dropped with it.
+_caches: weakref.WeakKeyDictionary[Any, dict[str, tuple[datetime, tuple[str, str] | None]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def cache_of(app: Any) -> dict[str, tuple[datetime, tuple[str, str] | None]]:
+    """digest → (valid until, (name, role) or None) for this app's store."""
+    return _caches.setdefault(app.store, {})
 
 
 def digest(value: str) -> str:
@@ -50,7 +61,7 @@ def revoke(app: Any, *, name: str) -> TicketToken:
         if row is None or row.revoked_at is not None:
             raise NotFound(f"no active token named '{name}'")
         row.revoked_at = app.clock.now()
-    _cache.clear()
+    cache_of(app).clear()
     return row
 
 
@@ -62,16 +73,20 @@ def get_all(app: Any) -> list[TicketToken]:
 def identify(app: Any, presented: str) -> tuple[str, str] | None:
     """(name, role) of an active token, or None."""
     key = digest(presented)
-    hit = _cache.get(key)
-    now = time.monotonic()
-    if hit is not None and hit[0] > now:
+    cache = cache_of(app)
+    hit = cache.get(key)
+    # The app's clock, not time.monotonic: tests pin it to show the expiry.
+    now = app.clock.now()
+    if hit is not None and now < hit[0]:
         return hit[1]
-    with app.store.session() as session:
-        row = session.scalar(
-            select(TicketToken).where(TicketToken.sha256 == key, TicketToken.revoked_at.is_(None))
-        )
+    with app.store.read() as session:
+        row = session.execute(
+            select(TicketToken.name, TicketToken.role).where(
+                TicketToken.sha256 == key, TicketToken.revoked_at.is_(None)
+            )
+        ).first()
         found = (row.name, row.role) if row is not None else None
-    if len(_cache) > 10_000:
-        _cache.clear()
-    _cache[key] = (now + CACHE_S, found)
+    if len(cache) > 10_000:
+        cache.clear()  # bounded: random bad tokens cannot grow it without limit
+    cache[key] = (now + timedelta(seconds=CACHE_S), found)
     return found
