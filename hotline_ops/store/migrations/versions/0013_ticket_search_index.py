@@ -3,14 +3,14 @@ ranges walked backwards (pinned urgent tickets, then the others) instead of a so
 matching row (bench/tickets.py); (district, id) replaces (district) for a region-only page.
 
 Revision ID: 0013
-Revises: 0015
+Revises: 0010
 """
 
 from alembic import op
 
 revision = "0013"
-# Chained on 0015 (main's head when this was written; the brief's 0009 already has a child).
-down_revision = "0015"
+# Chain: 0009 → 0015 → 0012 → 0010 → 0013.
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
