@@ -11,7 +11,8 @@ searches (90 %: by caller, by number, by status+region+page) and creates (10 %):
 
 1. users (the main figures): C concurrent users (200), each sending a request, waiting for
    the answer, then thinking an exponentially distributed time of mean ``--think-s`` (1 s)
-   before the next: an offered load of about C / think-s requests a second;
+   before the next: an offered load of about C / think-s requests a second; measured after
+   an untimed ramp-up (RAMP_S) in which each user connects and sends one request;
 2. saturation (``saturation_*`` keys): ``--sat-clients`` clients with no think time for
    ``--sat-seconds``, which measures the most the server answers a second and the queueing
    latency at that point — not what a user sees at the users' load.
@@ -203,6 +204,8 @@ def asgi():
     return create_app(build_app(load_settings(root, env={"HOTLINE_OPS_DATABASE_URL": url})))
 
 
+RAMP_S = 5.0  # users connect and send one untimed request before the measured window
+
 NEW = {
     "channel": "phone",
     "title": "bench",
@@ -214,9 +217,22 @@ NEW = {
 
 
 async def client(
-    base: str, auth: dict, n: int, stop: float, lat: dict, errors: list, rnd, think_s: float
+    base: str,
+    auth: dict,
+    n: int,
+    window: tuple[float, float],
+    lat: dict,
+    errors: list,
+    rnd,
+    think_s: float,
 ):
+    begin, stop = window
     async with httpx.AsyncClient(base_url=base, headers=auth, timeout=30) as http:
+        # Ramp-up, untimed: the user's client and connection are set up and used once before
+        # the measured window, as a seat's browser is already connected when the day's work
+        # starts. Timing it put 200 client set-ups and TCP handshakes in the first second.
+        await http.get("/api/tickets", params=_query(rnd, n))
+        await asyncio.sleep(max(0.0, begin - time.monotonic()))
         if think_s:
             await asyncio.sleep(rnd.expovariate(1 / think_s))  # users do not start in step
         while time.monotonic() < stop:
@@ -414,13 +430,21 @@ def phase(base, auth, n: int, clients: int, seconds: float, think_s: float, samp
     lat: dict[str, list[float]] = {"query": [], "create": []}
     errors: list[str] = []
 
-    async def go():
-        stop = time.monotonic() + seconds
-        rnds = [random.Random(i) for i in range(clients)]
-        await asyncio.gather(*(client(base, auth, n, stop, lat, errors, r, think_s) for r in rnds))
+    marks: dict[str, float] = {}
 
-    t0, cpu0, mine0 = time.perf_counter(), cpu(), time.process_time()
+    async def go():
+        begin = time.monotonic() + RAMP_S
+        window = (begin, begin + seconds)
+        rnds = [random.Random(i) for i in range(clients)]
+        users = [client(base, auth, n, window, lat, errors, r, think_s) for r in rnds]
+        asyncio.get_running_loop().call_later(RAMP_S, mark)  # the measured window starts
+        await asyncio.gather(*users)
+
+    def mark() -> None:
+        marks.update(t0=time.perf_counter(), cpu0=cpu(), mine0=time.process_time())
+
     asyncio.run(_with_sampler(go(), sample))
+    t0, cpu0, mine0 = marks["t0"], marks["cpu0"], marks["mine0"]
     took, cpu_s = time.perf_counter() - t0, cpu() - cpu0
     # The load generator's own CPU share of one core: near 1.0, its event loop lags and
     # the latencies it records include that wait.
