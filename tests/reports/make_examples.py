@@ -51,11 +51,31 @@ def main() -> None:
             path.write_text(json.dumps(ctx, ensure_ascii=False, indent=1) + "\n", "utf-8")
             pdf = Path(tmp) / f"{kind}.pdf"
             pdf.write_bytes(output.pdf(output.html(ctx, fixture.REPORTS), fixture.REPORTS))
-            subprocess.run(
-                ["pdftoppm", "-png", "-r", "50", "-f", "1", "-l", "2", pdf, DOCS / kind],
-                check=True,
-            )
+            _pages(pdf, kind)
         app.close()
+        _ticket_kpi(Path(tmp))
+
+
+def _pages(pdf: Path, stem: str) -> None:
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "50", "-f", "1", "-l", "2", pdf, DOCS / stem], check=True
+    )
+
+
+def _ticket_kpi(tmp: Path) -> None:
+    """The ticket KPI export of the ticket fixture week (no example context: the golden
+    tests render it from the fixture in tests/reports/test_ticket_kpi.py)."""
+    from tests.reports import ticket_fixture
+
+    clock = FixedClock(ticket_fixture.NOW)
+    app = ticket_fixture.ticket_app(tmp / "tickets", clock)
+    clock.set(ticket_fixture.NOW)
+    period = periods.parse("ticket-kpi", "2026-W43", app.settings.tz)
+    ctx = builders.build(app, period, ticket_fixture.NOW)
+    pdf = tmp / "ticket-kpi.pdf"
+    pdf.write_bytes(output.pdf(output.html(ctx, fixture.REPORTS), fixture.REPORTS))
+    _pages(pdf, "ticket-kpi")
+    app.close()
 
 
 if __name__ == "__main__":
