@@ -89,7 +89,10 @@ def _store_file(app: Any, doc: NewDocument) -> dict[str, Any]:
         with open(doc.source, "rb") as src, open(target, "xb") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
     except FileExistsError:
-        pass  # the same content under the same name is already stored: share the file
+        # The same content under the same name is already stored: share the file, unless
+        # it is not the same content after all (a changed file is never overwritten).
+        if file_sha256(target) != digest:
+            raise HotlineOpsError(f"{target} exists with other content; nothing stored") from None
     return {
         "path": str(target.relative_to(data)),
         "sha256": digest,

@@ -147,3 +147,13 @@ def test_list_filters_by_clause_and_year(year_app, tmp_path):
         invoke(year_app, "evidence", "list", "--clause", "M2.4", "--year", "2027", "--json").output
     )
     assert [r["title"] for r in listed] == ["b.pdf"]
+
+
+def test_registering_again_over_a_changed_stored_file_is_refused(year_app, tmp_path):
+    row = add(year_app, tmp_path, "M1.1", "change.pdf", "--date", "2027-05-04")
+    stored = year_app.settings.path(year_app.settings.data_dir) / row["path"]
+    stored.write_bytes(b"edited afterwards")
+    doc = tmp_path / "change.pdf"
+    result = invoke(year_app, "evidence", "add", "M1.1", str(doc), "--title", "again")
+    assert (result.exit_code, "exists with other content" in result.output) == (1, True)
+    assert (len(evidence.get_all(year_app)), stored.read_bytes()) == (1, b"edited afterwards")
