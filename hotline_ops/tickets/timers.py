@@ -154,15 +154,15 @@ def attempts_exhausted(
     """P7.3: the last allowed redial went unanswered too: a console popup and an alert on
     the warning channel, so a supervisor decides (another number, a letter, a visit)."""
     text = f"工单{ticket.number}回访{attempts}次均未接通，已停止重拨，请人工处理（P7.3）"
-    _popup(session, ticket, now, "redial_exhausted", text)
-    outbox.enqueue(
+    _alert(
         session,
-        now=now,
-        channel=app.ticket_content.deadlines.warning_channel,
+        app,
+        ticket,
+        now,
+        text,
+        popup_kind="redial_exhausted",
         dedup_key=f"ticket:{ticket.id}:redial-exhausted",
-        subject=text,
-        text=text,
-        data={"kind": "sms", "ticket": ticket.number, "purpose": "redial_exhausted"},
+        data={"purpose": "redial_exhausted"},
     )
 
 
@@ -199,23 +199,45 @@ def fire(session: Session, app: Any, deadline: Deadline, now: datetime) -> None:
         reason=text,
         data={"deadline_id": deadline.id, "kind": deadline.kind, "purpose": deadline.purpose},
     )
-    _popup(session, ticket, now, f"{deadline.purpose}:{deadline.kind}", text)
     if deadline.purpose == BREACH:
         breach_incident(session, app, ticket, deadline, text, now)
-    outbox.enqueue(
+    _alert(
         session,
-        now=now,
-        channel=app.ticket_content.deadlines.warning_channel,
+        app,
+        ticket,
+        now,
+        text,
+        popup_kind=f"{deadline.purpose}:{deadline.kind}",
         dedup_key=f"ticket:{ticket.id}:deadline:{deadline.id}",
-        subject=text,
-        text=text,
         data={
-            "kind": "sms",
-            "ticket": ticket.number,
             "deadline": deadline.kind,
             "purpose": deadline.purpose,
             "due_at": deadline.due_at.isoformat(),
         },
+    )
+
+
+def _alert(
+    session: Session,
+    app: Any,
+    ticket: Ticket,
+    now: datetime,
+    text: str,
+    *,
+    popup_kind: str,
+    dedup_key: str,
+    data: dict[str, Any],
+) -> None:
+    """P8.2: a console popup and an SMS-kind message on the warning channel, one text."""
+    _popup(session, ticket, now, popup_kind, text)
+    outbox.enqueue(
+        session,
+        now=now,
+        channel=app.ticket_content.deadlines.warning_channel,
+        dedup_key=dedup_key,
+        subject=text,
+        text=text,
+        data={"kind": "sms", "ticket": ticket.number, **data},
     )
 
 
