@@ -13,7 +13,7 @@ import httpx
 from pydantic import Field, field_validator
 
 from hotline_ops.probes.base import Probe, describe_error, env_name
-from hotline_ops.probes.http import USER_AGENT, _check_header
+from hotline_ops.probes.http import USER_AGENT, safe_headers
 
 _MISSING = object()
 
@@ -29,9 +29,7 @@ class ApiParams(Probe.Params):
     @field_validator("headers")
     @classmethod
     def _headers_are_safe(cls, headers: dict[str, str]) -> dict[str, str]:
-        for name, value in headers.items():
-            _check_header(name, value)
-        return headers
+        return safe_headers(headers)
 
     @field_validator("token_env")
     @classmethod
