@@ -533,11 +533,17 @@ class HotlineServer(Server):
         """The outbox backlog plus the alert journal (alerts acked, incidents not yet
         opened), from the store (the server may be down)."""
         sql = (
-            "SELECT (SELECT count(*) FROM outbox WHERE status = 'pending')"
-            " + (SELECT count(*) FROM alert_journal)"
+            "SELECT (SELECT count(*) FROM outbox WHERE status = 'pending'),"
+            " (SELECT coalesce(max(position), 0) FROM alert_journal_position)"
         )
         with contextlib.closing(sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)) as con:
-            return con.execute(sql).fetchone()[0]
+            outbox, position = con.execute(sql).fetchone()
+        spool = self.db.parent / "alert-journal.db"
+        if not spool.exists():
+            return outbox
+        with contextlib.closing(sqlite3.connect(f"file:{spool}?mode=ro", uri=True)) as con:
+            left = con.execute("SELECT count(*) FROM entries WHERE id > ?", (position,))
+            return outbox + left.fetchone()[0]
 
     def env(self) -> dict[str, str]:
         return hotline_env()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,7 @@ class App:
     content: Content
     _store: Store | None = field(default=None, repr=False)
     _tickets: TicketContent | None = field(default=None, repr=False)
+    _closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
     @property
     def store(self) -> Store:
@@ -49,7 +51,13 @@ class App:
     def channels(self):
         return self.content.channels
 
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` at ``close`` (files a service opened lazily, e.g. the journal)."""
+        self._closers.append(callback)
+
     def close(self) -> None:
+        while self._closers:
+            self._closers.pop()()
         for channel in self.channels.values():
             close = getattr(channel, "close", None)
             if close:

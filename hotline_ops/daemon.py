@@ -240,8 +240,9 @@ class Daemon:
 
     async def _drain_journal(self) -> None:
         """Drain the journal in batches. In a burst (requests waiting for the journal) a
-        batch first waits for a gap, JOURNAL_DEFER_S at most: on SQLite a drain holds the
-        write lock the journal's commits need, so the answers come first. Once the consumer
+        batch first waits for a gap, JOURNAL_DEFER_S at most: a drain is milliseconds of
+        Python per alert that the requests would wait behind (one interpreter lock), so the
+        answers come first. Once the consumer
         has been deferring for ``journal_defer_s`` it stops waiting and drains back to back
         until it catches up: under sustained load the lag stays bounded."""
         cfg = self.app.settings.daemon
@@ -270,8 +271,8 @@ class Daemon:
 
     async def _turn(self, current: journal.JournalState) -> None:
         """Catching up: take turns with the journal writer. Requests waiting for the journal
-        get one commit through before the next drain (the store's lock is not fair: back to
-        back drains would keep them waiting for whole batches)."""
+        get one commit through before the next drain (back to back drains would keep them
+        waiting for whole batches)."""
         seen, waited = current.appended, 0.0
         while current.in_flight and current.appended == seen and waited < JOURNAL_TURN_S:
             await asyncio.sleep(JOURNAL_GAP_S)

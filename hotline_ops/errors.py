@@ -72,3 +72,7 @@ class BadRequest(HotlineOpsError):
     """An API or CLI argument is invalid; the message names the field."""
 
     exit_code = 8
+
+
+class TooLarge(BadRequest):
+    """A request body over the route's size limit (HTTP 413)."""

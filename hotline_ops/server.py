@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from hotline_ops import __version__
-from hotline_ops.api import mount
+from hotline_ops.api import Api, mount
 from hotline_ops.daemon import Daemon
 from hotline_ops.errors import StoreError
 from hotline_ops.metrics import build_registry
@@ -44,7 +44,7 @@ def create_app(app: Any, *, daemon: Daemon | None = None) -> FastAPI:
             gc.unfreeze()  # collectable again (tests start many servers in one process)
             log.info("server stopped")
 
-    api = FastAPI(title="hotline-ops", version=__version__, lifespan=lifespan)
+    api = Api(title="hotline-ops", version=__version__, lifespan=lifespan)
     registry = build_registry(app, daemon)
     guard = mount(api, app)  # /api/alertmanager, /api/v2/*, bearer-token roles
 

@@ -27,12 +27,13 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
+from starlette.requests import ClientDisconnect
 
 from hotline_ops.api.auth import Guard
 from hotline_ops.core.alerts import AlertIn
 from hotline_ops.core.matchers import Matcher
-from hotline_ops.errors import BadRequest, NotFound
-from hotline_ops.services import alerts, journal, silences
+from hotline_ops.errors import BadRequest, NotFound, TooLarge
+from hotline_ops.services import alerts, auth, journal, silences
 from hotline_ops.services.auth import INGEST, READ, SILENCE
 from hotline_ops.store.models import Alert, Silence
 
@@ -128,32 +129,84 @@ class PostableSilence(_Lenient):
         return out
 
 
-def router(app: Any, guard: Guard) -> APIRouter:
+MAX_BODY = 64 * 1024 * 1024  # bytes; a full MAX_BATCH of large alerts fits with room
+
+
+class IngestRoutes:
+    """``POST /api/v2/alerts`` and ``/api/alertmanager`` answered from the raw ASGI scope.
+
+    These are the routes every Prometheus and Alertmanager calls, once per alert group:
+    Starlette's routing, FastAPI's request handling and its middleware cost more per request
+    than validating the body and the journal commit it waits for. The checks are the same
+    as every route's (role, body validation before anything is stored) and errors go
+    through the app's own exception handlers, so answers are the same either way."""
+
+    def __init__(self, app: Any, guard: Guard) -> None:
+        self.app = app
+        self.authorize = guard.tokens, INGEST
+        self.paths = {
+            "/api/v2/alerts": (POSTABLE, "api"),
+            "/api/alertmanager": (WEBHOOK, "alertmanager"),
+        }
+
+    def handles(self, scope: dict[str, Any]) -> bool:
+        return scope["method"] == "POST" and scope["path"] in self.paths
+
+    async def respond(self, scope: dict[str, Any], receive: Any) -> Response:
+        """The answer to one request (errors raised for the app's exception handlers)."""
+        adapter, source = self.paths[scope["path"]]
+        tokens, permission = self.authorize
+        auth.authorize(tokens, _header(scope, b"authorization"), permission)
+        raw = await _body(receive)
+        with _counted(self.app):
+            batch = [a.to_alert() for a in _alerts(_parse(adapter, raw))]
+            direct = await _store(self.app, batch, source)
+        return await _answer(self.app, batch, direct)
+
+
+def _header(scope: dict[str, Any], name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+async def _body(receive: Any) -> bytes:
+    """The whole request body, refused (413) past MAX_BODY before it is all read."""
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise TooLarge(f"body: larger than {MAX_BODY} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _alerts(body: Any) -> list[Any]:
+    return body.alerts if isinstance(body, WebhookBody) else body
+
+
+def router(app: Any, guard: Guard, hot: IngestRoutes) -> APIRouter:
     routes = APIRouter(prefix="/api")
 
-    # The two hot routes read and validate the body themselves (pydantic-core straight from
-    # the bytes, the role checked inline): FastAPI's body handling and a threadpool hop for
-    # the dependency cost more than the journal write they wait for.
-    authorize = guard.require(INGEST)
+    # The two hot routes are answered by ``hot`` straight from the ASGI scope (see
+    # hotline_ops.api.Api); these FastAPI routes put them in the OpenAPI document and
+    # answer the same way when the API runs without that shortcut.
 
     @routes.post("/alertmanager", openapi_extra=_body_schema(WebhookBody))
     async def alertmanager_webhook(request: Request) -> Response:
         """Alertmanager webhook_configs receiver (any 2xx is success for Alertmanager)."""
-        authorize(request)
-        with _counted(app):
-            body = _parse(WEBHOOK, await request.body())
-            batch = [a.to_alert() for a in body.alerts]
-            direct = await _store(app, batch, "alertmanager")
-        return await _answer(app, batch, direct)
+        return await hot.respond(request.scope, request.receive)
 
     @routes.post("/v2/alerts", openapi_extra=_body_schema(PostableAlerts))
     async def post_alerts(request: Request) -> Response:
-        authorize(request)
-        with _counted(app):
-            body = _parse(POSTABLE, await request.body())
-            batch = [a.to_alert() for a in body]
-            direct = await _store(app, batch, "api")
-        return await _answer(app, batch, direct)
+        """Alertmanager's postAlerts: new or still-firing alerts (endsAt past = resolved)."""
+        return await hot.respond(request.scope, request.receive)
 
     @routes.get("/v2/alerts", dependencies=guard.depends(READ))
     def get_alerts(

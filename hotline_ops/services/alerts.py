@@ -294,8 +294,10 @@ def _settle(run: _Pass, row: Alert) -> bool:
 
 def _suppress(run: _Pass, row: Alert) -> bool:
     """Record whether a silence or an inhibiting alert mutes the row; True when muted."""
-    row.suppressed_by = _suppression(run, row)
-    return row.suppressed_by is not None
+    by = _suppression(run, row)
+    if row.suppressed_by != by:  # assigning the same value would still cost an UPDATE
+        row.suppressed_by = by
+    return by is not None
 
 
 def _suppression(run: _Pass, row: Alert) -> str | None:

@@ -93,7 +93,9 @@ def plan_many(
                 }
             )
     if values:
-        session.execute(insert(Deadline), values)
+        # render_nulls: rows with and without a fraction go in ONE executemany (the ORM's
+        # bulk insert otherwise splits them by the columns that are not None).
+        session.execute(insert(Deadline).execution_options(render_nulls=True), values)
     return out
 
 

@@ -2,13 +2,16 @@
 and the incidents they open are opened a few milliseconds later by a consumer.
 
 - ``GroupCommit.append`` (the API, on the event loop) queues a validated batch; one writer
-  per event loop inserts every batch waiting into ``alert_journal`` in ONE transaction
-  (executemany) and resolves each request's future after the commit, so a 2xx always means
-  "committed" and concurrent requests share one commit.
+  per event loop commits every batch waiting to the journal file (services.spool) in ONE
+  transaction and resolves each request's future after the commit, so a 2xx always means
+  "committed" and concurrent requests share one commit. The commit runs on the loop itself:
+  it is a fraction of a millisecond and never waits for the store, whose lock the consumer
+  holds while it opens incidents.
 - ``drain`` (the daemon's consumer, woken by that commit through ``on_append``) takes the
-  oldest entries in order, runs them through the set-wise ingest (services.alerts) and
-  deletes them in the SAME transaction: across a SIGKILL an entry is acted on exactly once
-  (either its incidents and its deletion committed, or neither did).
+  entries after the store's position for this file, in order, runs them through the
+  set-wise ingest (services.alerts) and advances the position in the SAME store
+  transaction: across a SIGKILL an entry is acted on exactly once (either its incidents and
+  the new position committed, or neither did). Ingested entries are trimmed afterwards.
 - No consumer running (the API used in-process, without ``serve``): the request drains the
   journal itself before answering, so callers still see the incident when it returns.
 
@@ -27,21 +30,25 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from hotline_ops.core.alerts import AlertIn
 from hotline_ops.services import alerts as ingest
-from hotline_ops.store.models import AlertJournalEntry
+from hotline_ops.services.spool import FILE_NAME, Entry, Spool
+from hotline_ops.store.models import AlertJournalEntry, AlertJournalPosition
 
 log = logging.getLogger(__name__)
-TABLE = AlertJournalEntry.__table__
+LEGACY = AlertJournalEntry.__table__  # the journal's table in the store, before 0016
+POSITION = AlertJournalPosition.__table__
 # Consecutive entries of one source received within this span are ingested as one pass
 # (one set of lookups) whose clock reading is the latest of their received_at.
 PASS_SPAN = timedelta(seconds=1)
 RETRIES = 3
+# Ingested entries are trimmed from the file (and the file checkpointed) once this many
+# have accumulated or this long after the last trim, whichever comes first.
+TRIM_ENTRIES, TRIM_S = 1000, 5.0
 BURST_S = 0.01  # journal commits closer than this: a burst, the consumer waits for a gap
-_CHUNK = 500  # ids per DELETE … IN (SQLite's bound-parameter limit is 999 on old builds)
 _wakers: list[Callable[[], None]] = []
 
 
@@ -114,21 +121,25 @@ def decode(raw: dict[str, Any]) -> AlertIn:
     )
 
 
+def spool(app: Any) -> Spool:
+    """This app's journal file (``<data_dir>/alert-journal.db``), opened on first use; what
+    a version before the file left in the store's table is moved into it then."""
+    current = app.__dict__.get("_journal_spool")
+    if current is None:
+        current = Spool(app.settings.path(app.settings.data_dir) / FILE_NAME)
+        app.__dict__["_journal_spool"] = current
+        app.on_close(current.close)
+        _adopt_legacy(app, current)
+    return current
+
+
 def append_many(app: Any, entries: list[tuple[str, list[AlertIn], datetime]]) -> None:
     """Journal batches of (source, alerts, received_at) in one transaction, in order."""
     rows = [
-        {
-            "source": source,
-            "alerts": json.dumps([encode(a) for a in batch], separators=(",", ":")),
-            "count": len(batch),
-            "received_at": at,
-        }
+        (source, json.dumps([encode(a) for a in batch], separators=(",", ":")), len(batch), at)
         for source, batch, at in entries
     ]
-    with app.store.session() as session:
-        # Core executemany on the session's connection: the ORM's bulk insert costs ~0.1 ms
-        # more per commit, on the path every answer waits for.
-        session.connection().execute(insert(TABLE), rows)
+    spool(app).append(rows)
     for callback in list(_wakers):
         callback()
 
@@ -155,7 +166,8 @@ class GroupCommit:
             while self.waiting:
                 taken, self.waiting = self.waiting, []
                 try:
-                    await asyncio.to_thread(append_many, self.app, [e for e, _ in taken])
+                    # On the loop: the commit is shorter than a hop to a thread and back.
+                    append_many(self.app, [e for e, _ in taken])
                 except Exception as exc:  # every request of the group answers the error
                     for _, done in taken:
                         if not done.done():
@@ -221,36 +233,81 @@ def _add(into: ingest.IngestResult, step: ingest.IngestResult) -> None:
 
 def _drain_once(app: Any, limit: int) -> Drained:
     done = Drained()
+    journal = spool(app)
     with app.store.session() as session:
-        rows = _oldest(session, limit)
+        position = _position(session, journal.id)
+        rows = _oldest(journal, 0 if position is None else position, limit)
         if not rows:
             return done
-        ids = [row.id for row in rows]
-        # Deleted first: on SQLite this takes the write lock before anything is read for the
-        # ingest; on PostgreSQL a concurrent drain blocks on these rows, then finds them gone.
-        gone = sum(
-            session.execute(delete(TABLE).where(TABLE.c.id.in_(ids[i : i + _CHUNK]))).rowcount
-            for i in range(0, len(ids), _CHUNK)
-        )
-        if gone != len(ids):
-            raise Raced()
+        # Advanced first: on SQLite this takes the write lock before anything is read for
+        # the ingest; a concurrent drain (another process) finds the position moved.
+        _advance(session, journal.id, position, rows[-1].id, app.clock.now())
         for source, batch, now in _passes(rows):
             ingest.ingest_in(session, app, batch, source=source, now=now, result=done.result)
         done.entries = len(rows)
+    _tidy(journal, rows[-1].id, app.clock.monotonic())
     _record_lags(app, rows, done.result.received)
     return done
 
 
-def _oldest(session: Any, limit: int) -> list[Any]:
-    """The oldest entries, in order, up to ``limit`` alerts (at least one entry)."""
-    rows = session.execute(select(TABLE).order_by(TABLE.c.id).limit(limit)).all()
+def _position(session: Any, journal: str) -> int | None:
+    """The last entry of ``journal`` the store has ingested (None: none yet)."""
+    return session.scalar(select(POSITION.c.position).where(POSITION.c.journal == journal))
+
+
+def _advance(session: Any, journal: str, old: int | None, new: int, now: datetime) -> None:
+    """Move the position from ``old`` to ``new``; Raced if another drain moved it first."""
+    if old is None:
+        values = {"journal": journal, "position": new, "updated_at": now}
+        session.execute(insert(POSITION), values)  # a second first drain: IntegrityError
+        return
+    moved = session.execute(
+        update(POSITION)
+        .where(POSITION.c.journal == journal, POSITION.c.position == old)
+        .values(position=new, updated_at=now)
+    ).rowcount
+    if moved != 1:
+        raise Raced()
+
+
+def _tidy(journal: Spool, position: int, now: float) -> None:
+    """Now and then trim what is ingested and checkpoint: a checkpoint syncs the file to
+    disk (milliseconds), too slow to pay per drain while alerts trickle in one by one. A
+    failure here loses nothing (entries up to the position are never read again), so it
+    is logged, not raised."""
+    if position - journal.trimmed < TRIM_ENTRIES and now - journal.trimmed_at < TRIM_S:
+        return
+    try:
+        journal.trim(position)
+        journal.checkpoint()
+    except Exception:
+        log.warning("alert journal: trimming up to %d failed", position, exc_info=True)
+    journal.trimmed, journal.trimmed_at = position, now
+
+
+def _oldest(journal: Spool, position: int, limit: int) -> list[Entry]:
+    """The oldest entries after ``position``, in order, up to ``limit`` alerts (at least
+    one entry)."""
     taken, alerts = [], 0
-    for row in rows:
+    for row in journal.after(position, limit):
         if taken and alerts + row.count > limit:
             break
         taken.append(row)
         alerts += row.count
     return taken
+
+
+def _adopt_legacy(app: Any, journal: Spool) -> None:
+    """Move entries left in the store's own journal table (a version before 0016 stopped
+    with some not yet ingested) into the file, in order. The store's rows are deleted in a
+    transaction that commits after the file's: a crash in between journals them twice."""
+    with app.store.session() as session:
+        rows = session.execute(select(LEGACY).order_by(LEGACY.c.id)).all()
+        if not rows:
+            return
+        journal.append([(r.source, r.alerts, r.count, r.received_at) for r in rows])
+        session.execute(delete(LEGACY).where(LEGACY.c.id <= rows[-1].id))
+    log.warning("alert journal: adopted %d entries from the store's journal table", len(rows))
 
 
 def _passes(rows: list[Any]) -> list[tuple[str, list[AlertIn], datetime]]:
@@ -283,7 +340,12 @@ def lag_quantiles(app: Any, *quantiles: float) -> list[float | None]:
     return [lags[min(len(lags) - 1, int(q * len(lags)))] for q in quantiles]
 
 
+def position(app: Any) -> int:
+    """The last entry of this app's journal file the store has ingested (0: none)."""
+    with app.store.read() as session:
+        return _position(session, spool(app).id) or 0
+
+
 def pending(app: Any) -> int:
     """Journal entries not yet ingested."""
-    with app.store.session() as session:
-        return session.scalar(select(func.count()).select_from(TABLE))
+    return spool(app).count_after(position(app))

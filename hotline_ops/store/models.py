@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -227,8 +228,8 @@ class Alert(Base):
 
 
 class AlertJournalEntry(Base):
-    """One accepted alert request, stored before it is acted on (services.journal): the
-    validated alerts as normalised JSON text, deleted in the transaction that ingests them."""
+    """Legacy (before migration 0016): journal entries kept in the store itself. The journal
+    is now a file of its own (services.journal); a consumer starting adopts what is left."""
 
     __tablename__ = "alert_journal"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -236,6 +237,16 @@ class AlertJournalEntry(Base):
     alerts: Mapped[str] = mapped_column(Text)
     count: Mapped[int] = mapped_column(Integer)
     received_at: Mapped[datetime]
+
+
+class AlertJournalPosition(Base):
+    """How far the consumer has ingested one journal file (services.journal): advanced in
+    the transaction that opens the entries' incidents, so each entry is acted on once."""
+
+    __tablename__ = "alert_journal_position"
+    journal: Mapped[str] = mapped_column(String(32), primary_key=True)  # the file's id
+    position: Mapped[int] = mapped_column(BigInteger)  # the last entry ingested
+    updated_at: Mapped[datetime]
 
 
 class Silence(Base):

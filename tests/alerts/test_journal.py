@@ -1,6 +1,6 @@
-"""The alert ingest journal: a 2xx means the alerts are committed to ``alert_journal``;
+"""The alert ingest journal: a 2xx means the alerts are committed to the journal file;
 concurrent requests share one commit; a bad body stores nothing; the consumer acts on the
-entries in order and exactly once (its deletion commits with the incidents it opens)."""
+entries in order and exactly once (its position commits with the incidents it opens)."""
 
 from __future__ import annotations
 
@@ -40,13 +40,9 @@ def consumer(app):
 
 
 def entries(app) -> list[tuple[str, int, str]]:
-    with app.store.session() as session:
-        rows = session.execute(
-            select(
-                AlertJournalEntry.source, AlertJournalEntry.count, AlertJournalEntry.alerts
-            ).order_by(AlertJournalEntry.id)
-        )
-        return [tuple(row) for row in rows]
+    """The entries not yet ingested, oldest first."""
+    rows = journal.spool(app).after(journal.position(app), 10_000)
+    return [(row.source, row.count, row.alerts) for row in rows]
 
 
 async def post_all(app, bodies: list[list[dict]]) -> tuple[list[httpx.Response], list[bool]]:
@@ -119,7 +115,7 @@ def test_the_role_is_checked_before_anything_is_journaled(app, consumer):
     assert entries(app) == []
 
 
-def test_the_consumer_opens_the_incident_and_deletes_the_entry_together(app, consumer, clock):
+def test_the_consumer_opens_the_incident_and_advances_its_position_together(app, consumer, clock):
     http = helpers.client(app, "ingest")
     assert http.post("/api/alertmanager", json=webhook(am_alert(TRUNK))).status_code == 200
     clock.advance(timedelta(seconds=3))  # the consumer runs later: times are the receipt's
@@ -175,11 +171,11 @@ def test_without_a_consumer_the_request_drains_before_answering(app):
 
 def test_a_failed_ingest_keeps_the_entry_for_the_next_drain(app, consumer):
     helpers.client(app, "ingest").post("/api/v2/alerts", json=[{"labels": TRUNK}])
-    with app.store.session() as session:  # an entry the consumer cannot read
-        session.add(AlertJournalEntry(source="api", alerts="[{", count=1, received_at=T0))
+    journal.spool(app).append([("api", "[{", 1, T0)])  # an entry the consumer cannot read
     with pytest.raises(ValueError, match="Expecting property name"):
         journal.drain(app)
     assert len(entries(app)) == 2 and counts(app)[:2] == (0, 0)  # rolled back whole
+    assert journal.position(app) == 0
 
 
 def test_it_stores_times_in_utc_and_reads_them_back():
@@ -188,3 +184,75 @@ def test_it_stores_times_in_utc_and_reads_them_back():
     )
     assert journal.decode(journal.encode(alert)) == alert
     assert journal.encode(alert)["startsAt"] == "2026-11-28T02:00:00+00:00"
+
+
+def rows_in_file(app) -> list[int]:
+    """Every entry id still in the journal file, ingested or not."""
+    return [row.id for row in journal.spool(app).after(0, 10_000)]
+
+
+def test_ingested_entries_are_trimmed_from_the_file_now_and_then_and_never_read_again(
+    app, consumer, clock, monkeypatch
+):
+    monkeypatch.setattr(journal, "TRIM_ENTRIES", 3)
+    http = helpers.client(app, "ingest")
+    for n in range(5):
+        http.post("/api/v2/alerts", json=[{"labels": {**TRUNK, "n": str(n)}}])
+    assert rows_in_file(app) == [1, 2, 3, 4, 5]
+    assert journal.drain(app, limit=1).entries == 1  # the first drain of a process trims
+    assert (journal.position(app), rows_in_file(app), journal.pending(app)) == (1, [2, 3, 4, 5], 4)
+    assert journal.drain(app, limit=2).entries == 2  # 2 since the trim, 0 s: kept for now
+    assert (journal.position(app), rows_in_file(app), journal.pending(app)) == (3, [2, 3, 4, 5], 2)
+    assert journal.drain(app, limit=1).entries == 1  # 3 since the trim
+    assert (journal.position(app), rows_in_file(app)) == (4, [5])
+    clock.advance(timedelta(seconds=journal.TRIM_S))
+    assert journal.drain(app).entries == 1  # one more, but TRIM_S since the last trim
+    assert (journal.position(app), rows_in_file(app), journal.pending(app)) == (5, [], 0)
+    # Ids keep growing after the file was emptied: the position still describes it.
+    http.post("/api/v2/alerts", json=[{"labels": {**TRUNK, "n": "5"}}])
+    assert rows_in_file(app) == [6]
+    assert journal.drain_all(app).entries == 1 and len(incidents_of(app)) == 1
+    assert len(alerts_of(app)) == 6
+
+
+def test_a_replaced_journal_file_is_read_from_its_start_not_from_the_old_position(
+    app, consumer, tmp_path
+):
+    http = helpers.client(app, "ingest")
+    for n in range(2):
+        http.post("/api/v2/alerts", json=[{"labels": {**TRUNK, "n": str(n)}}])
+    journal.drain_all(app)
+    old = journal.spool(app)
+    old.close()
+    old.path.unlink()  # the operator deleted the file (its WAL went with the checkpoint)
+    del app.__dict__["_journal_spool"]
+    http.post("/api/v2/alerts", json=[{"labels": {**TRUNK, "n": "new"}}])
+    assert journal.spool(app).id != old.id and rows_in_file(app) == [1]
+    assert (journal.pending(app), journal.drain_all(app).entries) == (1, 1)
+    assert len(alerts_of(app)) == 3
+
+
+def test_a_drain_that_finds_the_position_moved_keeps_nothing(app, consumer):
+    http = helpers.client(app, "ingest")
+    http.post("/api/v2/alerts", json=[{"labels": TRUNK}])
+    http.post("/api/v2/alerts", json=[{"labels": {**TRUNK, "n": "2"}}])
+    journal.drain(app, limit=1)
+    with pytest.raises(journal.Raced), app.store.session() as session:
+        # Another process advanced the position after this drain read it.
+        journal._advance(session, journal.spool(app).id, 0, 2, T0)
+    assert (journal.position(app), counts(app)[:2]) == (1, (1, 1))
+
+
+def test_entries_left_in_the_stores_table_by_an_older_version_are_adopted_in_order(app):
+    with app.store.session() as session:
+        for n, status in enumerate(("firing", "resolved")):
+            alert = AlertIn(TRUNK, status=status, starts_at=T0)
+            text = json.dumps([journal.encode(alert)], separators=(",", ":"))
+            at = T0 + timedelta(seconds=n)
+            session.add(AlertJournalEntry(source="api", alerts=text, count=1, received_at=at))
+    assert [(s, n) for s, n, _ in entries(app)] == [("api", 1)] * 2  # opening the file adopts
+    with app.store.session() as session:
+        assert session.scalars(select(AlertJournalEntry)).all() == []
+    assert journal.drain_all(app).entries == 2
+    (alert,) = alerts_of(app)
+    assert alert.status == "resolved"

@@ -3,7 +3,9 @@ acknowledged alert opens its incident exactly once after the restart."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -61,16 +63,22 @@ def site(tmp_path):
 
 
 def figures(root: Path) -> tuple[int, int, int]:
-    """(journal entries, alert rows, incidents) in the child's store."""
-    engine = create_engine(f"sqlite:///{root.parent / 'var' / 'hotline-ops.db'}")
+    """(journal entries not yet ingested, alert rows, incidents) in the child's files."""
+    var = root.parent / "var"
+    engine = create_engine(f"sqlite:///{var / 'hotline-ops.db'}")
     try:
         with engine.connect() as conn:
-            return tuple(
+            position = conn.execute(text("SELECT max(position) FROM alert_journal_position"))
+            after = position.scalar_one() or 0
+            alerts, incidents = (
                 conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
-                for table in ("alert_journal", "alerts", "incidents")
+                for table in ("alerts", "incidents")
             )
     finally:
         engine.dispose()
+    with contextlib.closing(sqlite3.connect(var / "alert-journal.db")) as spool:
+        pending = spool.execute("SELECT count(*) FROM entries WHERE id > ?", (after,))
+        return pending.fetchone()[0], alerts, incidents
 
 
 def left_by_a_crash(root: Path, count: int) -> None:

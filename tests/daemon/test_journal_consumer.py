@@ -14,7 +14,7 @@ from hotline_ops.core.alerts import AlertIn
 from hotline_ops.daemon import Daemon
 from hotline_ops.services import journal
 from hotline_ops.settings import load_settings
-from hotline_ops.store.models import AlertJournalEntry, Incident
+from hotline_ops.store.models import Incident
 from tests.support.content import write_content
 
 SLOW_POLL = {"timer_poll_s": 30, "outbox_poll_s": 30, "journal_poll_s": 30}
@@ -29,8 +29,7 @@ def slow_poll_app(tmp_path):
 
 def figures(app) -> tuple[int, int]:
     with app.store.session() as session:
-        left = session.scalar(select(func.count()).select_from(AlertJournalEntry))
-        return left, session.scalar(select(func.count()).select_from(Incident))
+        return journal.pending(app), session.scalar(select(func.count()).select_from(Incident))
 
 
 def down(name: str) -> tuple[str, list[AlertIn], object]:
