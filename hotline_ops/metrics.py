@@ -205,6 +205,12 @@ class JournalCollector:
             "Alert journal entries (accepted requests) not yet ingested.",
             value=journal.pending(self.app),
         )
+        yield GaugeMetricFamily(
+            "hotline_ops_alert_journal_quarantined",
+            "Alert journal entries whose ingest kept failing, set aside in the journal "
+            "file's dead table (their alerts opened no incident).",
+            value=journal.quarantined(self.app),
+        )
         quantiles = (0.5, 0.9, 0.99, 1.0)
         lags = journal.lag_quantiles(self.app, *quantiles)
         yield _gauge(

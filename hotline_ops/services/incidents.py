@@ -139,13 +139,15 @@ def _open_new(
             for key, (incident, chosen) in made.items()
         ],
     )
-    # New incidents cannot have messages yet: no need to flush before the outbox's
-    # dedup-key lookups (each autoflush would cost a round of the unit of work).
+    # New incidents cannot have messages yet: their notices go in one executemany without
+    # the outbox's dedup-key lookups (each cost a query and an autoflush round).
+    notices = []
     with session.no_autoflush:
         for incident, _chosen in made.values():
             escalation.start(session, app, incident, now=now)
-            _notify(session, app, incident, "opened", now, planned[incident.id])
+            notices += _messages(app, incident, "opened", now, planned[incident.id])
             _budget_count(session, app, incident, now)
+    outbox.enqueue_new(session, now=now, messages=notices)
     return {key: incident for key, (incident, _) in made.items()}
 
 
@@ -280,21 +282,35 @@ def _notify(
     **extra: Any,
 ) -> None:
     """Queue the event's message on every channel the incident's level snapshot names."""
+    for message in _messages(app, incident, event, now, deadlines, suffix, **extra):
+        outbox.enqueue(session, now=now, **message)
+
+
+def _messages(
+    app: Any,
+    incident: Incident,
+    event: str,
+    now: datetime,
+    deadlines: list[Deadline],
+    suffix: str = "",
+    **extra: Any,
+) -> list[dict[str, Any]]:
+    """The event's message for every channel the incident's level snapshot names."""
     subject, text = messages.incident_text(
         event, incident, deadlines, site=app.settings.site.name, tz=app.settings.tz, **extra
     )
     data = messages.incident_data(event, incident)
-    for channel in incident.policy.get("channels", []):
-        outbox.enqueue(
-            session,
-            now=now,
-            channel=channel,
-            incident_id=incident.id,
-            dedup_key=f"incident:{incident.id}:{event}{suffix}:{channel}",
-            subject=subject,
-            text=text,
-            data=data,
-        )
+    return [
+        {
+            "channel": channel,
+            "incident_id": incident.id,
+            "dedup_key": f"incident:{incident.id}:{event}{suffix}:{channel}",
+            "subject": subject,
+            "text": text,
+            "data": data,
+        }
+        for channel in incident.policy.get("channels", [])
+    ]
 
 
 def _transition(

@@ -45,6 +45,9 @@ POSITION = AlertJournalPosition.__table__
 # (one set of lookups) whose clock reading is the latest of their received_at.
 PASS_SPAN = timedelta(seconds=1)
 RETRIES = 3
+# An entry whose ingest failed this many times on its own is moved to the journal file's
+# ``dead`` table and the consumer goes on: one bad entry must not stop every alert after it.
+QUARANTINE_AFTER = 3
 # Ingested entries are trimmed from the file (and the file checkpointed) once this many
 # have accumulated or this long after the last trim, whichever comes first.
 TRIM_ENTRIES, TRIM_S = 1000, 5.0
@@ -78,6 +81,7 @@ class JournalState:
 
     lags: deque = field(default_factory=lambda: deque(maxlen=100_000))
     drained: int = 0  # alerts the consumers ingested since the start
+    failures: dict[int, int] = field(default_factory=dict)  # entry id -> failed drains it led
     committers: weakref.WeakKeyDictionary = field(default_factory=weakref.WeakKeyDictionary)
 
 
@@ -199,8 +203,21 @@ class Drained:
 
 def drain(app: Any, *, limit: int | None = None) -> Drained:
     """Ingest the oldest journal entries (about ``limit`` alerts, at least one entry) and
-    delete them, in one transaction; an empty Drained when the journal is empty."""
+    advance the position past them, in one transaction; an empty Drained when the journal
+    is empty. A failure rolls everything back and is raised; once the oldest entry has led
+    QUARANTINE_AFTER failed drains it is tried alone, and quarantined if it fails again."""
     limit = limit or app.settings.daemon.journal_batch
+    failures = state(app).failures
+    suspect = min(failures, default=None)
+    if suspect is None or failures[suspect] < QUARANTINE_AFTER:
+        return _drain_retrying(app, limit)
+    try:
+        return _drain_retrying(app, 1)  # the oldest entry alone
+    except Exception as exc:
+        return _quarantine(app, suspect, exc)
+
+
+def _drain_retrying(app: Any, limit: int) -> Drained:
     for attempt in range(1, RETRIES + 1):
         try:
             return _drain_once(app, limit)
@@ -211,6 +228,29 @@ def drain(app: Any, *, limit: int | None = None) -> Drained:
                 raise
             log.info("journal drain collided with another writer; retrying")
     raise AssertionError("unreachable")
+
+
+def _quarantine(app: Any, entry_id: int, exc: Exception) -> Drained:
+    """Move the oldest entry, ``entry_id``, to the dead table and advance past it (in that
+    order: a crash in between leaves it in both, never in neither)."""
+    journal, now = spool(app), app.clock.now()
+    with app.store.session() as session:
+        position = _position(session, journal.id)
+        rows = journal.after(position or 0, 1)
+        if not rows or rows[0].id != entry_id:  # another process moved on meanwhile
+            state(app).failures.pop(entry_id, None)
+            return Drained()
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        journal.quarantine(rows[0], now, error)
+        _advance(session, journal.id, position, entry_id, now)
+    state(app).failures.pop(entry_id, None)
+    log.error(
+        "alert journal: entry %d (%d alerts from %s, received %s) failed %d times and was "
+        "quarantined in %s (table dead): %s",
+        entry_id, rows[0].count, rows[0].source, rows[0].received_at.isoformat(),
+        QUARANTINE_AFTER + 1, journal.path, error,
+    )  # fmt: skip
+    return Drained(entries=1)
 
 
 def drain_all(app: Any) -> Drained:
@@ -242,9 +282,17 @@ def _drain_once(app: Any, limit: int) -> Drained:
         # Advanced first: on SQLite this takes the write lock before anything is read for
         # the ingest; a concurrent drain (another process) finds the position moved.
         _advance(session, journal.id, position, rows[-1].id, app.clock.now())
-        for source, batch, now in _passes(rows):
-            ingest.ingest_in(session, app, batch, source=source, now=now, result=done.result)
+        try:
+            for source, batch, now in _passes(rows):
+                ingest.ingest_in(session, app, batch, source=source, now=now, result=done.result)
+        except (IntegrityError, Raced):
+            raise  # a race, not the entries' fault: retried
+        except Exception:
+            failures = state(app).failures
+            failures[rows[0].id] = failures.get(rows[0].id, 0) + 1
+            raise
         done.entries = len(rows)
+    state(app).failures.clear()  # the oldest pending entry went through
     _tidy(journal, rows[-1].id, app.clock.monotonic())
     _record_lags(app, rows, done.result.received)
     return done
@@ -349,3 +397,8 @@ def position(app: Any) -> int:
 def pending(app: Any) -> int:
     """Journal entries not yet ingested."""
     return spool(app).count_after(position(app))
+
+
+def quarantined(app: Any) -> int:
+    """Journal entries the consumer gave up on (in the journal file's ``dead`` table)."""
+    return spool(app).dead()

@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import psutil
-from sqlalchemy import event, or_, select, update
+from sqlalchemy import event, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from hotline_ops.errors import ChannelError
@@ -87,6 +87,32 @@ def enqueue(
     )
     session.info[WAKE] = True  # wake the delivery loop once this transaction commits
     return True
+
+
+def enqueue_new(session: Session, *, now: datetime, messages: list[dict[str, Any]]) -> None:
+    """Add messages whose dedup keys cannot exist yet (a new incident's notices: the key
+    holds the incident's new id) in one executemany, without the per-message lookup
+    ``enqueue`` does. Should a key exist after all, the unique ``dedup_key`` fails the
+    transaction instead of sending twice. Each message: channel, dedup_key, subject, text,
+    data, incident_id."""
+    if not messages:
+        return
+    rows = [
+        {
+            **message,
+            "status": "pending",
+            "attempts": 0,
+            "created_at": now,
+            "next_attempt_at": now,
+            "last_error": "",
+            "person": None,
+            "recipient": None,
+            "failover": [],
+        }
+        for message in messages
+    ]
+    session.execute(insert(OutboxMessage).execution_options(render_nulls=True), rows)
+    session.info[WAKE] = True
 
 
 # Wake-up on enqueue: the daemon's delivery loop waits on an event instead of sleeping a

@@ -32,6 +32,12 @@ SCHEMA = (
     "CREATE TABLE IF NOT EXISTS entries ("
     " id INTEGER PRIMARY KEY AUTOINCREMENT, source TEXT NOT NULL, alerts TEXT NOT NULL,"
     " count INTEGER NOT NULL, received_at TEXT NOT NULL)",
+    # Entries the consumer gave up on (services.journal.QUARANTINE_AFTER failures): kept
+    # whole, with the error, for an engineer to read and re-post.
+    "CREATE TABLE IF NOT EXISTS dead ("
+    " id INTEGER PRIMARY KEY, source TEXT NOT NULL, alerts TEXT NOT NULL,"
+    " count INTEGER NOT NULL, received_at TEXT NOT NULL, failed_at TEXT NOT NULL,"
+    " error TEXT NOT NULL)",
 )
 
 
@@ -110,6 +116,26 @@ class Spool:
         """Forget the entries up to ``position`` (ingested: the store says so)."""
         with self._transaction() as conn:
             conn.execute("DELETE FROM entries WHERE id <= ?", (position,))
+
+    def quarantine(self, entry: Entry, failed_at: datetime, error: str) -> None:
+        """Keep ``entry`` in the ``dead`` table (again: the same row, if it was already)."""
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO dead VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    entry.id,
+                    entry.source,
+                    entry.alerts,
+                    entry.count,
+                    entry.received_at.isoformat(),
+                    failed_at.isoformat(),
+                    error,
+                ),
+            )
+
+    def dead(self) -> int:
+        """How many entries were quarantined, ever (the table is never trimmed)."""
+        return self._reader().execute("SELECT count(*) FROM dead").fetchone()[0]
 
     def checkpoint(self) -> None:
         """Copy the WAL into the file (PASSIVE: never waits for, nor blocks, a commit)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from datetime import timedelta
 
 import httpx
@@ -256,3 +257,44 @@ def test_entries_left_in_the_stores_table_by_an_older_version_are_adopted_in_ord
     assert journal.drain_all(app).entries == 2
     (alert,) = alerts_of(app)
     assert alert.status == "resolved"
+
+
+def test_an_entry_that_keeps_failing_is_quarantined_and_the_alerts_after_it_go_through(
+    app, consumer, clock, caplog
+):
+    http = helpers.client(app, "ingest")
+    http.post("/api/v2/alerts", json=[{"labels": TRUNK}])
+    journal.spool(app).append([("api", "[{", 1, T0)])  # an entry the ingest cannot read
+    http.post("/api/v2/alerts", json=[{"labels": {**TRUNK, "trunk": "ct-2"}}])
+    assert journal.drain(app, limit=1).entries == 1  # the good one before it
+    for _ in range(journal.QUARANTINE_AFTER):  # the batch it leads fails, whole
+        with pytest.raises(ValueError, match="Expecting property name"):
+            journal.drain(app)
+        assert (journal.position(app), counts(app)[:2]) == (1, (1, 1))
+    clock.advance(timedelta(seconds=7))
+    quarantined = journal.drain(app)  # tried alone, failed again: set aside
+    assert (quarantined.entries, journal.position(app), journal.quarantined(app)) == (1, 2, 1)
+    assert "entry 2 (1 alerts from api" in caplog.text and "quarantined" in caplog.text
+    assert journal.drain(app).entries == 1  # the alert after it went through
+    assert counts(app)[:2] == (2, 2) and journal.pending(app) == 0
+    dead = sqlite3.connect(journal.spool(app).path).execute("SELECT * FROM dead").fetchall()
+    assert dead == [
+        (
+            2, "api", "[{", 1, T0.isoformat(), (T0 + timedelta(seconds=7)).isoformat(),
+            "JSONDecodeError: Expecting property name enclosed in double quotes: "
+            "line 1 column 3 (char 2)",
+        )
+    ]  # fmt: skip
+
+
+def test_a_failing_batch_whose_oldest_entry_is_good_moves_on_without_quarantine(
+    app, consumer
+):
+    http = helpers.client(app, "ingest")
+    http.post("/api/v2/alerts", json=[{"labels": TRUNK}])
+    journal.spool(app).append([("api", "[{", 1, T0)])
+    for _ in range(journal.QUARANTINE_AFTER):
+        with pytest.raises(ValueError):
+            journal.drain(app)
+    assert journal.drain(app).entries == 1  # the good oldest entry alone
+    assert (journal.position(app), journal.quarantined(app), counts(app)[:2]) == (1, 0, (1, 1))

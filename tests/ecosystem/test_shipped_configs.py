@@ -42,7 +42,7 @@ def shipped_rules() -> list[dict]:
 def test_promtool_accepts_the_rules():
     out = run(tool("promtool"), "check", "rules", str(RULES))
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "SUCCESS: 10 rules found" in out.stdout
+    assert "SUCCESS: 11 rules found" in out.stdout
 
 
 def test_promtool_accepts_the_example_prometheus_config():
