@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -223,8 +224,12 @@ class Daemon:
         another process journaled)."""
         loop = asyncio.get_running_loop()
         wake = asyncio.Event()
+        mine = threading.get_ident()
 
         def signal() -> None:  # called from the thread that committed
+            if threading.get_ident() == mine:
+                wake.set()  # the API's commit, on this loop: no self-pipe write per commit
+                return
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(wake.set)
 

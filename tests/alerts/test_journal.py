@@ -76,6 +76,7 @@ def test_concurrent_requests_share_a_commit_and_each_answers_after_it(app, consu
     assert [(r.status_code, r.json()) for r in responses] == [
         (200, {"received": 1, "stored": "journal"})
     ] * 20
+    assert {r.headers["content-type"] for r in responses} == {"application/json"}
     stored = entries(app)
     assert sorted(e[2] for e in stored) == sorted(
         journal_json(AlertIn({"alertname": "NumberDown", "number": str(n)})) for n in range(20)
