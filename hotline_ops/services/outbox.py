@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 # A lease must outlive one send (bounded by the channel's timeout) with room to mark it.
 LEASE_TIMEOUTS = 3
 LEASE_SLACK_S = 5.0
+PASS_LEASE_S = 300.0  # one pass's claim lasts at most this long (its sends, one by one)
 DEFAULT_TIMEOUT_S = 5.0
 
 
@@ -220,7 +221,42 @@ def deliver_due(app: Any) -> DeliveryStats:
     now = app.clock.now()
     stats = DeliveryStats()
     blocked: set[tuple[str, str]] = set()
+    chosen = _choose(app, now, stats, blocked)
+    # One claim for the whole pass: under a backlog a claim per message waited for the
+    # store's writer once more per message.
+    claimed, lease = _claim_all(app, [row for row, _ in chosen], now)
+    unsent = []
+    for row, bucket in chosen:
+        queue = (row.channel, row.person or "")
+        if row.id in claimed and _lease_left(app, row, lease) < 0:
+            unsent.append(row.id)  # not enough lease left for one more send: next pass
+            if bucket is not None:
+                bucket.refund()
+            continue
+        if row.id not in claimed or queue in blocked:
+            # Someone else holds it, or an earlier message of its queue failed: the queue
+            # waits, in order (and what this pass claimed of it is released below).
+            if bucket is not None:
+                bucket.refund()
+            blocked.add(queue)
+            if row.id in claimed:
+                unsent.append(row.id)
+            continue
+        outcome = _send(app, row, bucket)
+        if outcome != "sent":
+            blocked.add(queue)
+        setattr(stats, outcome, getattr(stats, outcome) + 1)
+    _release(app, unsent)
+    return stats
+
+
+def _choose(
+    app: Any, now: datetime, stats: DeliveryStats, blocked: set[tuple[str, str]]
+) -> list[tuple[OutboxMessage, TokenBucket | None]]:
+    """The pending messages this pass may send, in order, each with its channel's token
+    taken: not held back by a retry earlier in its queue, quiet hours or a rate limit."""
     limited: set[str] = set()
+    chosen = []
     for row in _pending(app):
         queue = (row.channel, row.person or "")
         if queue in blocked or row.channel in limited:
@@ -235,16 +271,8 @@ def deliver_due(app: Any) -> DeliveryStats:
             limited.add(row.channel)  # queued, not dropped: next pass, once a token is back
             stats.rate_limited += 1
             continue
-        if not _claim(app, row.id, now, row.channel):
-            if bucket is not None:
-                bucket.refund()
-            blocked.add(queue)
-            continue
-        outcome = _send(app, row, bucket)
-        if outcome != "sent":
-            blocked.add(queue)
-        setattr(stats, outcome, getattr(stats, outcome) + 1)
-    return stats
+        chosen.append((row, bucket))
+    return chosen
 
 
 def _pending(app: Any) -> list[OutboxMessage]:
@@ -280,6 +308,44 @@ def _claim(app: Any, message_id: int, now: datetime, channel: str = "") -> bool:
             .values(claimed_until=lease, claimed_by=state(app).worker)
         )
         return result.rowcount == 1
+
+
+def _claim_all(app: Any, rows: list[OutboxMessage], now: datetime) -> tuple[set[int], datetime]:
+    """Lease every row that is still pending and unleased, in one transaction: the ids
+    leased and the lease's end. The lease covers sending them one after the other (the sum
+    of their leases, at most PASS_LEASE_S; the pass stops when it runs short)."""
+    if not rows:
+        return set(), now
+    total = min(PASS_LEASE_S, sum(lease_s(app, row.channel) for row in rows))
+    lease = now + timedelta(seconds=total)
+    table = OutboxMessage.__table__
+    with app.store.session() as session:
+        claimed = session.execute(
+            update(table)
+            .where(table.c.id.in_([row.id for row in rows]), table.c.status == "pending")
+            .where(or_(table.c.claimed_until.is_(None), table.c.claimed_until <= now))
+            .values(claimed_until=lease, claimed_by=state(app).worker)
+            .returning(table.c.id)
+        )
+        return set(claimed.scalars()), lease
+
+
+def _lease_left(app: Any, row: OutboxMessage, lease: datetime) -> float:
+    """Seconds of the pass's lease left after a full send of ``row`` (its own lease)."""
+    return (lease - app.clock.now()).total_seconds() - lease_s(app, row.channel)
+
+
+def _release(app: Any, ids: list[int]) -> None:
+    """Give back leases this pass took but did not use (their queue stopped)."""
+    if not ids:
+        return
+    table = OutboxMessage.__table__
+    with app.store.session() as session:
+        session.execute(
+            update(table)
+            .where(table.c.id.in_(ids), table.c.claimed_by == state(app).worker)
+            .values(claimed_until=None, claimed_by=None)
+        )
 
 
 def recover(app: Any) -> int:

@@ -254,3 +254,44 @@ def test_it_keeps_channel_order_while_an_earlier_message_is_leased(scripted, clo
     clock.advance(timedelta(seconds=20))
     assert outbox.deliver_due(app) == DeliveryStats(sent=2)
     assert sent_keys() == ["incident:1:opened:ops", "incident:1:acknowledged:ops"]
+
+
+def leases(app) -> list[tuple[str, object]]:
+    return [(m.status, m.claimed_until) for m in messages(app)]
+
+
+def test_a_pass_leases_its_messages_together_and_gives_back_what_a_failure_held_up(scripted, clock):
+    app = scripted("transient")  # the first send fails, the rest would succeed
+    incident_id = open_incident(app)
+    incidents.acknowledge(app, incident_id=incident_id, actor="t")
+    rows = messages(app)
+    assert len(rows) == 2
+    assert outbox.deliver_due(app) == DeliveryStats(retried=1)
+    # The failed one waits for its retry; the ones behind it were leased in the same claim
+    # and given back at the end of the pass, so nothing is held for a lease.
+    assert [m.claimed_until for m in messages(app)] == [None, None]
+    assert sent_keys() == []
+    clock.advance(timedelta(seconds=60))
+    assert outbox.deliver_due(app) == DeliveryStats(sent=2)
+    assert sent_keys() == [m.dedup_key for m in rows]  # in order
+
+
+def test_a_pass_stops_when_its_lease_would_not_cover_one_more_send(scripted, clock, monkeypatch):
+    app = scripted()
+    incident_id = open_incident(app)
+    incidents.acknowledge(app, incident_id=incident_id, actor="t")
+    first, second = messages(app)
+    # One lease is 20 s (3 × the 5 s timeout + 5 s); the pass may hold 30 s in all.
+    monkeypatch.setattr(outbox, "PASS_LEASE_S", 30.0)
+    real_send = outbox.send_now
+
+    def slow_send(app_, channel, message):
+        clock.advance(timedelta(seconds=15))  # each send takes 15 s
+        return real_send(app_, channel, message)
+
+    monkeypatch.setattr(outbox, "send_now", slow_send)
+    assert outbox.deliver_due(app) == DeliveryStats(sent=1)  # 15 s left < 20 s: stop
+    assert sent_keys() == [first.dedup_key]
+    assert leases(app) == [("sent", None), ("pending", None)]  # the second given back
+    assert outbox.deliver_due(app) == DeliveryStats(sent=1)
+    assert sent_keys() == [first.dedup_key, second.dedup_key]
