@@ -500,8 +500,9 @@ def _mark(
             .where(OutboxMessage.id == row.id)
             .values(claimed_until=None, claimed_by=None, **values)
         )
-        session.add(
-            DeliveryAttempt(
+        # Core, not an ORM object: no unit-of-work flush on the path every page takes.
+        session.execute(
+            insert(DeliveryAttempt.__table__).values(
                 outbox_id=row.id,
                 incident_id=row.incident_id,
                 at=now,
