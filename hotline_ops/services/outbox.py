@@ -225,29 +225,45 @@ def deliver_due(app: Any) -> DeliveryStats:
     # One claim for the whole pass: under a backlog a claim per message waited for the
     # store's writer once more per message.
     claimed, lease = _claim_all(app, [row for row, _ in chosen], now)
-    unsent = []
+    marked: set[int] = set()
+    try:
+        _send_claimed(app, chosen, claimed, lease, stats, blocked, marked)
+    finally:
+        # Whatever this pass leased and did not mark (its queue stopped, the lease ran
+        # short, an error escaped) is given back now rather than when the lease expires.
+        _release(app, sorted(claimed - marked))
+    return stats
+
+
+def _send_claimed(
+    app: Any,
+    chosen: list[tuple[OutboxMessage, TokenBucket | None]],
+    claimed: set[int],
+    lease: datetime,
+    stats: DeliveryStats,
+    blocked: set[tuple[str, str]],
+    marked: set[int],
+) -> None:
+    """Send the claimed messages in order; ``marked`` collects those whose outcome is
+    stored (sent, retry or failed: their lease released with it)."""
     for row, bucket in chosen:
         queue = (row.channel, row.person or "")
         if row.id in claimed and _lease_left(app, row, lease) < 0:
-            unsent.append(row.id)  # not enough lease left for one more send: next pass
-            if bucket is not None:
+            if bucket is not None:  # not enough lease left for one more send: next pass
                 bucket.refund()
             continue
         if row.id not in claimed or queue in blocked:
             # Someone else holds it, or an earlier message of its queue failed: the queue
-            # waits, in order (and what this pass claimed of it is released below).
+            # waits, in order.
             if bucket is not None:
                 bucket.refund()
             blocked.add(queue)
-            if row.id in claimed:
-                unsent.append(row.id)
             continue
         outcome = _send(app, row, bucket)
+        marked.add(row.id)
         if outcome != "sent":
             blocked.add(queue)
         setattr(stats, outcome, getattr(stats, outcome) + 1)
-    _release(app, unsent)
-    return stats
 
 
 def _choose(
@@ -336,16 +352,20 @@ def _lease_left(app: Any, row: OutboxMessage, lease: datetime) -> float:
 
 
 def _release(app: Any, ids: list[int]) -> None:
-    """Give back leases this pass took but did not use (their queue stopped)."""
+    """Give back the leases of ``ids`` this worker still holds (a marked message holds
+    none: marking released it)."""
     if not ids:
         return
     table = OutboxMessage.__table__
+    me = state(app).worker
     with app.store.session() as session:
-        session.execute(
-            update(table)
-            .where(table.c.id.in_(ids), table.c.claimed_by == state(app).worker)
-            .values(claimed_until=None, claimed_by=None)
-        )
+        for i in range(0, len(ids), 500):
+            session.execute(
+                update(table)
+                .where(table.c.id.in_(ids[i : i + 500]), table.c.claimed_by == me)
+                .where(table.c.status == "pending")
+                .values(claimed_until=None, claimed_by=None)
+            )
 
 
 def recover(app: Any) -> int:
