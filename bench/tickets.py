@@ -44,7 +44,7 @@ from pathlib import Path
 
 import httpx
 import psutil
-from sqlalchemy import insert, select, text
+from sqlalchemy import func, insert, select, text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -91,6 +91,11 @@ def load(app, n: int, seed: int = 7) -> None:
             first_id += len(batch)
             batch = []
             print(f"loaded {i + 1}/{n}", file=sys.stderr, flush=True)
+
+
+def _tickets_in(app) -> int:
+    with app.store.session() as session:
+        return session.scalar(select(func.count()).select_from(Ticket)) or 0
 
 
 def _row(rnd: random.Random, i: int, created: datetime) -> dict:
@@ -315,6 +320,11 @@ def main() -> None:
     ap.add_argument("--sat-seconds", type=float)
     ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     ap.add_argument("--pg-url")
+    ap.add_argument(
+        "--reuse",
+        action="store_true",
+        help="with --pg-url: keep the tickets an earlier run loaded there (at least N)",
+    )
     ap.add_argument("--serve", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
@@ -330,7 +340,11 @@ def main() -> None:
     app = build_app(load_settings(root, env={"HOTLINE_OPS_DATABASE_URL": url}))
     app.store.upgrade()
     t0 = time.perf_counter()
-    load(app, n)
+    # A PostgreSQL load of 3 M tickets takes 30-50 min here: --reuse runs the phases again
+    # on the rows an earlier run left (plus that run's creates).
+    reused = bool(args.reuse and args.pg_url and _tickets_in(app) >= n)
+    if not reused:
+        load(app, n)
     load_s = time.perf_counter() - t0
     if args.pg_url:
         # Rows were loaded with explicit ids: move the sequence past them.
@@ -345,7 +359,7 @@ def main() -> None:
         NUMBERS.extend(
             session.scalars(select(Ticket.number).where(Ticket.id % 97 == 0).limit(2000))
         )
-    _, token = tokens.add(app, name="bench", role="admin")
+    _, token = tokens.add(app, name=f"bench-{os.getpid()}", role="admin")
     auth = {"Authorization": f"Bearer {token}"}
     port = free_port()
     child = subprocess.Popen(
@@ -367,6 +381,7 @@ def main() -> None:
             "think_s_mean": args.think_s,
             "workers": args.workers,
             "load_s": round(load_s, 1),
+            "reused_rows": reused,
             "backend": "postgresql" if args.pg_url else "sqlite",
         }
     )

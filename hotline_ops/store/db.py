@@ -61,6 +61,14 @@ class Store:
         self.url = url
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # PostgreSQL reads run in autocommit: a search is then one round trip instead of
+        # BEGIN, SELECT and ROLLBACK. Nothing is lost: under READ COMMITTED (the default)
+        # each statement already read its own snapshot. SQLite's driver opens no
+        # transaction for a SELECT, and switching its isolation level costs a PRAGMA.
+        readers = self.engine
+        if self.dialect == "postgresql":
+            readers = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._readers = sessionmaker(readers, expire_on_commit=False)
         # SQLite has one writer: threads of this process (API requests, the outbox, the timer
         # loop, the recorder) take turns on a lock, which hands over at once, instead of
         # meeting on SQLite's lock, whose busy handler sleeps 1-100 ms between retries.
@@ -82,7 +90,7 @@ class Store:
         """A read-only session that skips the writer lock: a SQLite WAL reader never waits
         for the writer, so searches need not queue behind creates. Rolled back at the end;
         use ``session()`` for anything that writes."""
-        with self._sessions() as session:
+        with self._readers() as session:
             try:
                 yield session
             finally:

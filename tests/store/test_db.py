@@ -228,3 +228,17 @@ def test_it_has_models_that_match_the_migrations(store_url):
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     store.dispose()
     assert diff == []
+
+
+def test_a_postgresql_read_holds_no_transaction_between_statements(pg_url):
+    # Autocommit reads (one round trip a statement): each statement is its own transaction,
+    # where a read session used to keep one open from BEGIN to ROLLBACK.
+    store = Store(pg_url)
+    try:
+        with store.read() as session:
+            ids = [session.scalar(sa.text("SELECT pg_current_xact_id()::text")) for _ in "ab"]
+        with store.session() as session:
+            same = [session.scalar(sa.text("SELECT pg_current_xact_id()::text")) for _ in "ab"]
+    finally:
+        store.dispose()
+    assert (ids[0] != ids[1], same[0] == same[1]) == (True, True)
