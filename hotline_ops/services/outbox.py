@@ -347,8 +347,10 @@ def _claim_all(app: Any, rows: list[OutboxMessage], now: datetime) -> tuple[set[
 
 
 def _lease_left(app: Any, row: OutboxMessage, lease: datetime) -> float:
-    """Seconds of the pass's lease left after a full send of ``row`` (its own lease)."""
-    return (lease - app.clock.now()).total_seconds() - lease_s(app, row.channel)
+    """Seconds of the pass's lease left beyond one more send of ``row`` (its timeouts, not
+    its slack: the pass's first message always fits, however long the claim took)."""
+    needed = lease_s(app, row.channel) - LEASE_SLACK_S
+    return (lease - app.clock.now()).total_seconds() - needed
 
 
 def _release(app: Any, ids: list[int]) -> None:

@@ -281,16 +281,17 @@ def test_a_pass_stops_when_its_lease_would_not_cover_one_more_send(scripted, clo
     incident_id = open_incident(app)
     incidents.acknowledge(app, incident_id=incident_id, actor="t")
     first, second = messages(app)
-    # One lease is 20 s (3 × the 5 s timeout + 5 s); the pass may hold 30 s in all.
+    # One lease is 20 s (3 × the 5 s timeout + 5 s); the pass may hold 30 s in all, and a
+    # send needs 15 s of it (its timeouts).
     monkeypatch.setattr(outbox, "PASS_LEASE_S", 30.0)
     real_send = outbox.send_now
 
     def slow_send(app_, channel, message):
-        clock.advance(timedelta(seconds=15))  # each send takes 15 s
+        clock.advance(timedelta(seconds=16))  # each send takes 16 s
         return real_send(app_, channel, message)
 
     monkeypatch.setattr(outbox, "send_now", slow_send)
-    assert outbox.deliver_due(app) == DeliveryStats(sent=1)  # 15 s left < 20 s: stop
+    assert outbox.deliver_due(app) == DeliveryStats(sent=1)  # 14 s left < 15 s: stop
     assert sent_keys() == [first.dedup_key]
     assert leases(app) == [("sent", None), ("pending", None)]  # the second given back
     assert outbox.deliver_due(app) == DeliveryStats(sent=1)
