@@ -142,8 +142,7 @@ class IngestRoutes:
     through the app's own exception handlers, so answers are the same either way."""
 
     def __init__(self, app: Any, guard: Guard) -> None:
-        self.app = app
-        self.authorize = guard.tokens, INGEST
+        self.app, self.tokens = app, guard.tokens
         self.paths = {
             "/api/v2/alerts": (POSTABLE, "api"),
             "/api/alertmanager": (WEBHOOK, "alertmanager"),
@@ -155,8 +154,7 @@ class IngestRoutes:
     async def respond(self, scope: dict[str, Any], receive: Any) -> Response:
         """The answer to one request (errors raised for the app's exception handlers)."""
         adapter, source = self.paths[scope["path"]]
-        tokens, permission = self.authorize
-        auth.authorize(tokens, _header(scope, b"authorization"), permission)
+        auth.authorize(self.tokens, _header(scope, b"authorization"), INGEST)
         raw = await _body(receive)
         with _counted(self.app):
             batch = [a.to_alert() for a in _alerts(_parse(adapter, raw))]

@@ -145,7 +145,7 @@ def _open_new(
     with session.no_autoflush:
         for incident, _chosen in made.values():
             escalation.start(session, app, incident, now=now)
-            notices += _messages(app, incident, "opened", now, planned[incident.id])
+            notices += _messages(app, incident, "opened", planned[incident.id])
             _budget_count(session, app, incident, now)
     outbox.enqueue_new(session, now=now, messages=notices)
     return {key: incident for key, (incident, _) in made.items()}
@@ -282,7 +282,7 @@ def _notify(
     **extra: Any,
 ) -> None:
     """Queue the event's message on every channel the incident's level snapshot names."""
-    for message in _messages(app, incident, event, now, deadlines, suffix, **extra):
+    for message in _messages(app, incident, event, deadlines, suffix, **extra):
         outbox.enqueue(session, now=now, **message)
 
 
@@ -290,7 +290,6 @@ def _messages(
     app: Any,
     incident: Incident,
     event: str,
-    now: datetime,
     deadlines: list[Deadline],
     suffix: str = "",
     **extra: Any,

@@ -76,18 +76,31 @@ def enqueue(
             subject=subject,
             text=text,
             data=data,
-            status="pending",
-            attempts=0,
-            created_at=now,
-            next_attempt_at=max(now, not_before) if not_before else now,
-            last_error="",
-            person=person,
-            recipient=recipient,
-            failover=list(failover),
+            **_fresh(now, person, recipient, failover, not_before),
         )
     )
     session.info[WAKE] = True  # wake the delivery loop once this transaction commits
     return True
+
+
+def _fresh(
+    now: datetime,
+    person: str | None = None,
+    recipient: dict[str, Any] | None = None,
+    failover: Sequence[str] = (),
+    not_before: datetime | None = None,
+) -> dict[str, Any]:
+    """A new message's delivery state and addressee (both enqueue paths)."""
+    return {
+        "status": "pending",
+        "attempts": 0,
+        "created_at": now,
+        "next_attempt_at": max(now, not_before) if not_before else now,
+        "last_error": "",
+        "person": person,
+        "recipient": recipient,
+        "failover": list(failover),
+    }
 
 
 def enqueue_new(session: Session, *, now: datetime, messages: list[dict[str, Any]]) -> None:
@@ -98,20 +111,7 @@ def enqueue_new(session: Session, *, now: datetime, messages: list[dict[str, Any
     data, incident_id."""
     if not messages:
         return
-    rows = [
-        {
-            **message,
-            "status": "pending",
-            "attempts": 0,
-            "created_at": now,
-            "next_attempt_at": now,
-            "last_error": "",
-            "person": None,
-            "recipient": None,
-            "failover": [],
-        }
-        for message in messages
-    ]
+    rows = [{**message, **_fresh(now)} for message in messages]
     session.execute(insert(OutboxMessage).execution_options(render_nulls=True), rows)
     session.info[WAKE] = True
 
@@ -315,15 +315,8 @@ def lease_s(app: Any, channel_name: str) -> float:
 
 def _claim(app: Any, message_id: int, now: datetime, channel: str = "") -> bool:
     """A lease, so a crashed worker's message is retried by the next one after it expires."""
-    lease = now + timedelta(seconds=lease_s(app, channel))
-    with app.store.session() as session:
-        result = session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == message_id, OutboxMessage.status == "pending")
-            .where(or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until <= now))
-            .values(claimed_until=lease, claimed_by=state(app).worker)
-        )
-        return result.rowcount == 1
+    until = now + timedelta(seconds=lease_s(app, channel))
+    return message_id in _lease(app, [message_id], now, until)
 
 
 def _claim_all(app: Any, rows: list[OutboxMessage], now: datetime) -> tuple[set[int], datetime]:
@@ -333,17 +326,23 @@ def _claim_all(app: Any, rows: list[OutboxMessage], now: datetime) -> tuple[set[
     if not rows:
         return set(), now
     total = min(PASS_LEASE_S, sum(lease_s(app, row.channel) for row in rows))
-    lease = now + timedelta(seconds=total)
+    until = now + timedelta(seconds=total)
+    return _lease(app, [row.id for row in rows], now, until), until
+
+
+def _lease(app: Any, ids: list[int], now: datetime, until: datetime) -> set[int]:
+    """Lease those of ``ids`` still pending and unleased (or whose lease expired) until
+    ``until``, in one UPDATE … RETURNING; the ids leased."""
     table = OutboxMessage.__table__
     with app.store.session() as session:
-        claimed = session.execute(
+        leased = session.execute(
             update(table)
-            .where(table.c.id.in_([row.id for row in rows]), table.c.status == "pending")
+            .where(table.c.id.in_(ids), table.c.status == "pending")
             .where(or_(table.c.claimed_until.is_(None), table.c.claimed_until <= now))
-            .values(claimed_until=lease, claimed_by=state(app).worker)
+            .values(claimed_until=until, claimed_by=state(app).worker)
             .returning(table.c.id)
         )
-        return set(claimed.scalars()), lease
+        return set(leased.scalars())
 
 
 def _lease_left(app: Any, row: OutboxMessage, lease: datetime) -> float:
@@ -359,15 +358,13 @@ def _release(app: Any, ids: list[int]) -> None:
     if not ids:
         return
     table = OutboxMessage.__table__
-    me = state(app).worker
-    with app.store.session() as session:
-        for i in range(0, len(ids), 500):
-            session.execute(
-                update(table)
-                .where(table.c.id.in_(ids[i : i + 500]), table.c.claimed_by == me)
-                .where(table.c.status == "pending")
-                .values(claimed_until=None, claimed_by=None)
-            )
+    with app.store.session() as session:  # ids: at most one pass (daemon.outbox_batch)
+        session.execute(
+            update(table)
+            .where(table.c.id.in_(ids), table.c.claimed_by == state(app).worker)
+            .where(table.c.status == "pending")
+            .values(claimed_until=None, claimed_by=None)
+        )
 
 
 def recover(app: Any) -> int:
