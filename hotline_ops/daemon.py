@@ -73,6 +73,9 @@ class Daemon:
             # answers once journaled and this loop opens the incidents (first: what a crash
             # left in the journal).
             journal.state(self.app).consumers += 1
+            # Opened now, before any request: opening adopts a pre-0016 journal table, store
+            # work that must not fall to the first POST's commit on the event loop.
+            journal.spool(self.app)
             self.journal_task = loop.create_task(self._journal_loop(cfg.journal_poll_s))
         self._add_loop("rollups", lambda _app: self.recorder.flush(), 30)
         # v2 API alerts without endsAt resolve when not re-sent within resolve_timeout.

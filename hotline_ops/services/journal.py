@@ -48,9 +48,6 @@ RETRIES = 3
 # An entry whose ingest failed this many times on its own is moved to the journal file's
 # ``dead`` table and the consumer goes on: one bad entry must not stop every alert after it.
 QUARANTINE_AFTER = 3
-# Ingested entries are trimmed from the file (and the file checkpointed) once this many
-# have accumulated or this long after the last trim, whichever comes first.
-TRIM_ENTRIES, TRIM_S = 1000, 5.0
 BURST_S = 0.01  # journal commits closer than this: a burst, the consumer waits for a gap
 _wakers: list[Callable[[], None]] = []
 
@@ -319,18 +316,12 @@ def _advance(session: Any, journal: str, old: int | None, new: int, now: datetim
 
 
 def _tidy(journal: Spool, position: int, now: float) -> None:
-    """Now and then trim what is ingested and checkpoint: a checkpoint syncs the file to
-    disk (milliseconds), too slow to pay per drain while alerts trickle in one by one. A
-    failure here loses nothing (entries up to the position are never read again), so it
-    is logged, not raised."""
-    if position - journal.trimmed < TRIM_ENTRIES and now - journal.trimmed_at < TRIM_S:
-        return
+    """Trim what is ingested, now and then (Spool.tidy). A failure here loses nothing
+    (entries up to the position are never read again), so it is logged, not raised."""
     try:
-        journal.trim(position)
-        journal.checkpoint()
+        journal.tidy(position, now)
     except Exception:
         log.warning("alert journal: trimming up to %d failed", position, exc_info=True)
-    journal.trimmed, journal.trimmed_at = position, now
 
 
 def _oldest(journal: Spool, position: int, limit: int) -> list[Entry]:

@@ -27,6 +27,10 @@ from datetime import datetime
 from pathlib import Path
 
 FILE_NAME = "alert-journal.db"
+# Ingested entries are trimmed (and the file checkpointed) once this many have accumulated
+# or this long after the last trim, whichever comes first: a checkpoint syncs the file to
+# disk (milliseconds), too slow to pay per drain while alerts trickle in one by one.
+TRIM_ENTRIES, TRIM_S = 1000, 5.0
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS entries ("
@@ -64,8 +68,7 @@ class Spool:
         # The commits the answers wait for must not also checkpoint (fsync): see checkpoint.
         self._writer.execute("PRAGMA wal_autocheckpoint=0")
         self.id = self._prepare()
-        # What services.journal last trimmed (position, clock.monotonic()): trims are batched.
-        self.trimmed, self.trimmed_at = 0, float("-inf")
+        self._trimmed, self._trimmed_at = 0, float("-inf")  # position, monotonic seconds
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -112,10 +115,15 @@ class Spool:
             .fetchone()[0]
         )
 
-    def trim(self, position: int) -> None:
-        """Forget the entries up to ``position`` (ingested: the store says so)."""
+    def tidy(self, position: int, now: float) -> None:
+        """Now and then (TRIM_ENTRIES, TRIM_S) forget the entries up to ``position``
+        (ingested: the store says so) and checkpoint; ``now`` is a monotonic reading."""
+        if position - self._trimmed < TRIM_ENTRIES and now - self._trimmed_at < TRIM_S:
+            return
+        self._trimmed, self._trimmed_at = position, now
         with self._transaction() as conn:
             conn.execute("DELETE FROM entries WHERE id <= ?", (position,))
+        self.checkpoint()
 
     def quarantine(self, entry: Entry, failed_at: datetime, error: str) -> None:
         """Keep ``entry`` in the ``dead`` table (again: the same row, if it was already)."""

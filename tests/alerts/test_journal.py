@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from hotline_ops.core.alerts import AlertIn, fingerprint
 from hotline_ops.server import create_app
-from hotline_ops.services import journal
+from hotline_ops.services import journal, spool
 from hotline_ops.store.models import AlertJournalEntry, IncidentEvent
 from tests.alerts import helpers
 from tests.alerts.helpers import BEARER, alerts_of, am_alert, counts, incidents_of, webhook
@@ -196,7 +196,7 @@ def rows_in_file(app) -> list[int]:
 def test_ingested_entries_are_trimmed_from_the_file_now_and_then_and_never_read_again(
     app, consumer, clock, monkeypatch
 ):
-    monkeypatch.setattr(journal, "TRIM_ENTRIES", 3)
+    monkeypatch.setattr(spool, "TRIM_ENTRIES", 3)
     http = helpers.client(app, "ingest")
     for n in range(5):
         http.post("/api/v2/alerts", json=[{"labels": {**TRUNK, "n": str(n)}}])
@@ -207,7 +207,7 @@ def test_ingested_entries_are_trimmed_from_the_file_now_and_then_and_never_read_
     assert (journal.position(app), rows_in_file(app), journal.pending(app)) == (3, [2, 3, 4, 5], 2)
     assert journal.drain(app, limit=1).entries == 1  # 3 since the trim
     assert (journal.position(app), rows_in_file(app)) == (4, [5])
-    clock.advance(timedelta(seconds=journal.TRIM_S))
+    clock.advance(timedelta(seconds=spool.TRIM_S))
     assert journal.drain(app).entries == 1  # one more, but TRIM_S since the last trim
     assert (journal.position(app), rows_in_file(app), journal.pending(app)) == (5, [], 0)
     # Ids keep growing after the file was emptied: the position still describes it.
@@ -288,9 +288,7 @@ def test_an_entry_that_keeps_failing_is_quarantined_and_the_alerts_after_it_go_t
     ]  # fmt: skip
 
 
-def test_a_failing_batch_whose_oldest_entry_is_good_moves_on_without_quarantine(
-    app, consumer
-):
+def test_a_failing_batch_whose_oldest_entry_is_good_moves_on_without_quarantine(app, consumer):
     http = helpers.client(app, "ingest")
     http.post("/api/v2/alerts", json=[{"labels": TRUNK}])
     journal.spool(app).append([("api", "[{", 1, T0)])
