@@ -213,6 +213,8 @@ class Daemon:
                 loop.call_soon_threadsafe(wake.set)
 
         unsubscribe = outbox.on_enqueue(signal)
+        worker = outbox.state(self.app)
+        worker.delivering = True  # new notices are handed to this loop (outbox docstring)
         try:
             while True:
                 wake.clear()  # before the pass: a message queued during it wakes the next
@@ -220,6 +222,7 @@ class Daemon:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), poll_s)
         finally:
+            worker.delivering = False
             unsubscribe()
 
     async def _journal_loop(self, poll_s: float) -> None:

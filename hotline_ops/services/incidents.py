@@ -147,7 +147,7 @@ def _open_new(
             escalation.start(session, app, incident, now=now)
             notices += _messages(app, incident, "opened", planned[incident.id])
             _budget_count(session, app, incident, now)
-    outbox.enqueue_new(session, now=now, messages=notices)
+    outbox.enqueue_new(session, now=now, messages=notices, app=app)
     return {key: incident for key, (incident, _) in made.items()}
 
 
@@ -194,7 +194,9 @@ def _opened(
     data = {"level": chosen.level, "labels": fields["labels"], "source": fields["source"]}
     _event(session, incident, now, fields["actor"], "opened", fields["title"], data)
     escalation.start(session, app, incident, now=now)
-    _notify(session, app, incident, "opened", now, rows)
+    # A new incident has no messages yet: no dedup lookup (see outbox.enqueue_new).
+    notices = _messages(app, incident, "opened", rows)
+    outbox.enqueue_new(session, now=now, messages=notices, app=app)
     _budget_count(session, app, incident, now)
 
 

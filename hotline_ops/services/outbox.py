@@ -16,6 +16,11 @@ Guarantees carried here (issue [4/7]):
   next channel, recorded on the timeline and in the delivery log;
 - a lease of a few times the channel's timeout, owned by this worker, so a crash stalls a
   channel for seconds, not a minute; ``recover`` releases a dead predecessor's leases at start.
+
+Hand-off: in a process whose daemon delivers (``serve``), a new incident's notices are
+inserted already leased to this worker and their ids handed to its delivery loop, so the
+first pass sends them without a claim: that UPDATE waited for the store's single writer,
+held by the very consumer that queued them. A crash leaves them leased like any claim.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import psutil
-from sqlalchemy import event, insert, or_, select, update
+from sqlalchemy import and_, event, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from hotline_ops.errors import ChannelError
@@ -103,16 +108,31 @@ def _fresh(
     }
 
 
-def enqueue_new(session: Session, *, now: datetime, messages: list[dict[str, Any]]) -> None:
+def enqueue_new(
+    session: Session, *, now: datetime, messages: list[dict[str, Any]], app: Any = None
+) -> None:
     """Add messages whose dedup keys cannot exist yet (a new incident's notices: the key
     holds the incident's new id) in one executemany, without the per-message lookup
     ``enqueue`` does. Should a key exist after all, the unique ``dedup_key`` fails the
     transaction instead of sending twice. Each message: channel, dedup_key, subject, text,
-    data, incident_id."""
+    data, incident_id. With ``app`` whose daemon delivers here, they are handed to it."""
     if not messages:
         return
-    rows = [{**message, **_fresh(now)} for message in messages]
-    session.execute(insert(OutboxMessage).execution_options(render_nulls=True), rows)
+    handing = app is not None and state(app).delivering
+    if not handing:
+        rows = [{**message, **_fresh(now)} for message in messages]
+        session.execute(insert(OutboxMessage).execution_options(render_nulls=True), rows)
+        session.info[WAKE] = True
+        return
+    leases = {m["channel"]: now + timedelta(seconds=lease_s(app, m["channel"])) for m in messages}
+    worker = state(app).worker
+    rows = [
+        {**m, **_fresh(now), "claimed_until": leases[m["channel"]], "claimed_by": worker}
+        for m in messages
+    ]
+    statement = insert(OutboxMessage).execution_options(render_nulls=True)
+    ids = session.execute(statement.returning(OutboxMessage.id, OutboxMessage.channel), rows)
+    session.info[HANDED] = (state(app), {i: leases[channel] for i, channel in ids})
     session.info[WAKE] = True
 
 
@@ -120,6 +140,7 @@ def enqueue_new(session: Session, *, now: datetime, messages: list[dict[str, Any
 # whole poll, so a message leaves as soon as the transaction that queued it commits (the
 # poll stays as the fallback, e.g. for messages queued by another process).
 WAKE = "outbox.wake"
+HANDED = "outbox.handed"
 _wakers: list[Callable[[], None]] = []
 
 
@@ -134,6 +155,10 @@ def on_enqueue(callback: Callable[[], None]) -> Callable[[], None]:
 def _after_commit(session: Session) -> None:
     # A rolled-back session is thrown away with its flag (store.session() makes one per
     # transaction), so only a commit that really queued something wakes the loop.
+    handed = session.info.pop(HANDED, None)
+    if handed is not None:
+        worker, leases = handed
+        worker.handed.update(leases)  # before the wake-up: the pass it starts finds them
     if session.info.pop(WAKE, False):
         for callback in list(_wakers):
             callback()
@@ -190,6 +215,11 @@ class WorkerState:
 
     worker: str
     buckets: dict[str, TokenBucket] = field(default_factory=dict)
+    # Set while this process runs a delivery loop (the daemon): only then are new messages
+    # handed to it (a CLI process that leased them would exit and stall them a lease).
+    delivering: bool = False
+    # Ids of messages inserted leased to this worker for its loop → the lease's end.
+    handed: dict[int, datetime] = field(default_factory=dict)
 
 
 def worker_id(pid: int | None = None) -> str:
@@ -222,37 +252,70 @@ def deliver_due(app: Any) -> DeliveryStats:
     stats = DeliveryStats()
     blocked: set[tuple[str, str]] = set()
     chosen = _choose(app, now, stats, blocked)
+    held, renew = _held(app, chosen, now)
     # One claim for the whole pass: under a backlog a claim per message waited for the
-    # store's writer once more per message.
-    claimed, lease = _claim_all(app, [row for row, _ in chosen], now)
+    # store's writer once more per message. Messages handed to this loop need none.
+    rest = [row for row, _ in chosen if row.id not in held]
+    claimed, lease = _claim_all(app, rest, now, renew=renew)
+    leases = {**dict.fromkeys(claimed, lease), **held}
     marked: set[int] = set()
     try:
-        _send_claimed(app, chosen, claimed, lease, stats, blocked, marked)
+        _send_claimed(app, chosen, leases, stats, blocked, marked)
     finally:
         # Whatever this pass leased and did not mark (its queue stopped, the lease ran
         # short, an error escaped) is given back now rather than when the lease expires.
-        _release(app, sorted(claimed - marked))
+        _release(app, sorted(set(leases) - marked))
+        _forget(app, [row.id for row, _ in chosen], now)
     return stats
+
+
+def _held(
+    app: Any, chosen: list[tuple[OutboxMessage, TokenBucket | None]], now: datetime
+) -> tuple[dict[int, datetime], list[int]]:
+    """The chosen messages handed to this loop whose lease covers one more send → its end;
+    and those whose lease has run short of that (they waited behind a backlog), for the
+    pass's claim to renew. The row must still name this worker: a lease that expired may
+    have been taken over since."""
+    current = state(app)
+    held, renew = {}, []
+    for row, _ in chosen:
+        if row.id not in current.handed or row.claimed_by != current.worker:
+            continue
+        if row.claimed_until is not None and _lease_left(app, row, row.claimed_until) >= 0:
+            held[row.id] = row.claimed_until
+        else:
+            renew.append(row.id)
+    return held, renew
+
+
+def _forget(app: Any, seen: list[int], now: datetime) -> None:
+    """Drop the hand-offs this pass has seen (sent, renewed or given back: from now on
+    claimed like any message) and those expired."""
+    handed = state(app).handed
+    for message_id in seen:
+        handed.pop(message_id, None)
+    for message_id in [i for i, until in list(handed.items()) if until <= now]:
+        handed.pop(message_id, None)
 
 
 def _send_claimed(
     app: Any,
     chosen: list[tuple[OutboxMessage, TokenBucket | None]],
-    claimed: set[int],
-    lease: datetime,
+    leases: dict[int, datetime],
     stats: DeliveryStats,
     blocked: set[tuple[str, str]],
     marked: set[int],
 ) -> None:
-    """Send the claimed messages in order; ``marked`` collects those whose outcome is
-    stored (sent, retry or failed: their lease released with it)."""
+    """Send the leased messages (id → lease end) in order; ``marked`` collects those whose
+    outcome is stored (sent, retry or failed: their lease released with it)."""
     for row, bucket in chosen:
         queue = (row.channel, row.person or "")
-        if row.id in claimed and _lease_left(app, row, lease) < 0:
+        if row.id in leases and _lease_left(app, row, leases[row.id]) < 0:
             if bucket is not None:  # not enough lease left for one more send: next pass
                 bucket.refund()
+            blocked.add(queue)  # a later message of the queue may hold a longer lease
             continue
-        if row.id not in claimed or queue in blocked:
+        if row.id not in leases or queue in blocked:
             # Someone else holds it, or an earlier message of its queue failed: the queue
             # waits, in order.
             if bucket is not None:
@@ -319,27 +382,37 @@ def _claim(app: Any, message_id: int, now: datetime, channel: str = "") -> bool:
     return message_id in _lease(app, [message_id], now, until)
 
 
-def _claim_all(app: Any, rows: list[OutboxMessage], now: datetime) -> tuple[set[int], datetime]:
-    """Lease every row that is still pending and unleased, in one transaction: the ids
-    leased and the lease's end. The lease covers sending them one after the other (the sum
-    of their leases, at most PASS_LEASE_S; the pass stops when it runs short)."""
+def _claim_all(
+    app: Any, rows: list[OutboxMessage], now: datetime, renew: Sequence[int] = ()
+) -> tuple[set[int], datetime]:
+    """Lease every row that is still pending and unleased (or leased to this worker, for
+    the ids in ``renew``), in one transaction: the ids leased and the lease's end. The lease
+    covers sending them one after the other (the sum of their leases, at most PASS_LEASE_S;
+    the pass stops when it runs short)."""
     if not rows:
         return set(), now
     total = min(PASS_LEASE_S, sum(lease_s(app, row.channel) for row in rows))
     until = now + timedelta(seconds=total)
-    return _lease(app, [row.id for row in rows], now, until), until
+    return _lease(app, [row.id for row in rows], now, until, renew), until
 
 
-def _lease(app: Any, ids: list[int], now: datetime, until: datetime) -> set[int]:
-    """Lease those of ``ids`` still pending and unleased (or whose lease expired) until
-    ``until``, in one UPDATE … RETURNING; the ids leased."""
+def _lease(
+    app: Any, ids: list[int], now: datetime, until: datetime, renew: Sequence[int] = ()
+) -> set[int]:
+    """Lease those of ``ids`` still pending and unleased (or whose lease expired, or, for
+    ``renew``, leased to this worker) until ``until``, in one UPDATE … RETURNING; the ids
+    leased."""
     table = OutboxMessage.__table__
+    worker = state(app).worker
+    free = or_(table.c.claimed_until.is_(None), table.c.claimed_until <= now)
+    if renew:
+        free = or_(free, and_(table.c.id.in_(renew), table.c.claimed_by == worker))
     with app.store.session() as session:
         leased = session.execute(
             update(table)
             .where(table.c.id.in_(ids), table.c.status == "pending")
-            .where(or_(table.c.claimed_until.is_(None), table.c.claimed_until <= now))
-            .values(claimed_until=until, claimed_by=state(app).worker)
+            .where(free)
+            .values(claimed_until=until, claimed_by=worker)
             .returning(table.c.id)
         )
         return set(leased.scalars())

@@ -3,12 +3,14 @@ for it, and the outbox retries with exact backoff, keeps channel order and recov
 
 from __future__ import annotations
 
+import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select, update
 
 from hotline_ops.notify import fake
 from hotline_ops.services import incidents, outbox, timers
@@ -296,3 +298,125 @@ def test_a_pass_stops_when_its_lease_would_not_cover_one_more_send(scripted, clo
     assert leases(app) == [("sent", None), ("pending", None)]  # the second given back
     assert outbox.deliver_due(app) == DeliveryStats(sent=1)
     assert sent_keys() == [first.dedup_key, second.dedup_key]
+
+
+# --------------------------------------------------------------------------- hand-off
+
+
+@contextmanager
+def outbox_writes(app):
+    """The UPDATE statements on the outbox table while the block runs (a claim, a mark, a
+    release each show up as one)."""
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("UPDATE OUTBOX"):
+            seen.append(statement)
+
+    event.listen(app.store.engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(app.store.engine, "before_cursor_execute", record)
+
+
+@contextmanager
+def delivering(app):
+    """As inside `serve`: this process runs a delivery loop, so new notices are handed to it."""
+    outbox.state(app).delivering = True
+    try:
+        yield
+    finally:
+        outbox.state(app).delivering = False
+
+
+def test_a_new_incidents_notice_is_handed_to_this_processs_loop_and_sent_without_a_claim(
+    scripted, clock
+):
+    app = scripted()
+    with delivering(app):
+        open_incident(app)
+    (row,) = messages(app)
+    worker = outbox.state(app)
+    # Leased to this worker for one send (3 × 5 s + 5 s), and known to its loop.
+    assert (row.claimed_by, row.claimed_until) == (worker.worker, T0 + timedelta(seconds=20))
+    assert worker.handed == {row.id: T0 + timedelta(seconds=20)}
+    with outbox_writes(app) as updates:
+        assert outbox.deliver_due(app) == DeliveryStats(sent=1)
+    assert len(updates) == 1  # the mark only: no claim, nothing to give back
+    assert sent_keys() == ["incident:1:opened:ops"]
+    assert worker.handed == {}
+    (row,) = messages(app)
+    assert (row.status, row.claimed_by, row.claimed_until) == ("sent", None, None)
+
+
+def test_without_a_delivery_loop_here_a_notice_is_left_unleased_for_the_daemon(scripted, clock):
+    app = scripted()  # e.g. `hotline-ops incident open` in its own process
+    open_incident(app)
+    (row,) = messages(app)
+    assert (row.claimed_by, row.claimed_until) == (None, None)
+    assert outbox.state(app).handed == {}
+    with outbox_writes(app) as updates:
+        assert outbox.deliver_due(app) == DeliveryStats(sent=1)
+    assert len(updates) == 2  # the pass's claim, then the mark
+
+
+def test_a_handed_notice_waits_behind_an_earlier_message_of_its_queue_in_retry(scripted, clock):
+    app = scripted("transient")
+    first = open_incident(app, "first")  # not handed: its first send fails
+    assert outbox.deliver_due(app) == DeliveryStats(retried=1)
+    with delivering(app):
+        open_incident(app, "second")
+    assert outbox.deliver_due(app) == DeliveryStats()  # order: the retry goes first
+    assert sent_keys() == []
+    clock.advance(timedelta(seconds=60))  # the retry is due; the hand-off's lease has run out
+    assert outbox.deliver_due(app) == DeliveryStats(sent=2)
+    assert sent_keys() == [f"incident:{first}:opened:ops", f"incident:{first + 1}:opened:ops"]
+    assert outbox.state(app).handed == {}
+
+
+def test_a_handed_notice_taken_over_by_another_worker_is_not_sent_twice(scripted, clock):
+    app = scripted()
+    with delivering(app):
+        open_incident(app)
+    assert len(messages(app)) == 1
+    clock.advance(timedelta(seconds=20))  # the loop never got to it: the lease expired …
+    with app.store.session() as session:  # … and another worker claimed it
+        session.execute(
+            update(OutboxMessage).values(
+                claimed_by="elsewhere:1:1", claimed_until=T0 + timedelta(seconds=40)
+            )
+        )
+    assert outbox.deliver_due(app) == DeliveryStats()
+    assert sent_keys() == []
+    assert outbox.state(app).handed == {}  # expired: forgotten, claimed like any message
+
+
+def test_a_crashed_workers_handed_notices_are_released_at_the_next_start(scripted, clock):
+    app = scripted()
+    with delivering(app):
+        open_incident(app)
+    dead = f"{socket.gethostname()}:999999999:1"  # the worker that handed them, killed
+    with app.store.session() as session:
+        session.execute(update(OutboxMessage).values(claimed_by=dead))
+    outbox.state(app).handed.clear()  # a new process: nothing handed to it
+    assert outbox.recover(app) == 1
+    assert outbox.deliver_due(app) == DeliveryStats(sent=1)
+    assert sent_keys() == ["incident:1:opened:ops"]
+
+
+def test_a_handed_notice_that_waited_past_its_slack_is_renewed_by_the_pass_and_sent(
+    scripted, clock
+):
+    app = scripted()
+    with delivering(app):
+        first = open_incident(app, "first")
+    clock.advance(timedelta(seconds=6))  # a backlog: 14 s of lease left, a send needs 15 s
+    with delivering(app):
+        open_incident(app, "second")  # handed with a fresh lease
+    with outbox_writes(app) as updates:
+        assert outbox.deliver_due(app) == DeliveryStats(sent=2)
+    # One claim renews the first (still leased to this worker), then one mark each.
+    assert len(updates) == 3
+    assert sent_keys() == [f"incident:{first}:opened:ops", f"incident:{first + 1}:opened:ops"]
+    assert outbox.state(app).handed == {}
