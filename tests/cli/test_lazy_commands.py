@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from hotline_ops.cli.main import COMMANDS, cli
+from tests.support.content import write_content
 
 # Libraries only reports, `db upgrade`/`init`, `serve` and `runbook run` need.
 HEAVY = [
@@ -65,6 +66,33 @@ def real(name: str) -> click.Command:
 
 def test_help_imports_no_command_and_no_heavy_library(tmp_path: Path) -> None:
     assert loaded_by("--help", cwd=tmp_path) == {"code": 0, "loaded": []}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An initialised store with one incident, made by the real console script."""
+    config = write_content(tmp_path_factory.mktemp("lazy") / "site")
+    script = Path(sys.executable).parent / "hotline-ops"
+    for args in (["init"], ["incident", "open", "--title", "t", "--actor", "t"]):
+        subprocess.run([str(script), "--config", str(config), *args], check=True, timeout=60)
+    return config
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["incident", "list"],
+        ["incident", "show", "1"],
+        ["probe", "list"],
+        ["silence", "list"],
+        ["report", "list"],
+        ["incident", "--help"],
+        ["ticket", "--help"],
+    ],
+    ids=" ".join,
+)
+def test_everyday_commands_load_no_heavy_library(site: Path, args: list[str]) -> None:
+    assert loaded_by("--config", str(site), *args, cwd=site.parent) == {"code": 0, "loaded": []}
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))
