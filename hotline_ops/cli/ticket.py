@@ -17,7 +17,6 @@ from hotline_ops.core import ticket_rules as rules
 from hotline_ops.core.ticket_roles import ROLES
 from hotline_ops.errors import BadRequest
 from hotline_ops.tickets import cdr, kpi, service, survey, tokens, view
-from hotline_ops.tickets.api import parse_period
 from hotline_ops.tickets.schemas import ActionIn, SearchIn, TicketIn
 
 
@@ -256,7 +255,7 @@ def import_cdr(ctx, file: Path, as_json: bool) -> None:
 def kpi_(ctx, period: str, as_json: bool) -> None:
     """Hotline KPIs of a month or a day (R3.2, P3–P7)."""
     app = _ready(ctx)
-    data = kpi.compute(app, period=parse_period(period, app.settings.tz))
+    data = kpi.compute(app, period=kpi.parse_period(period, app.settings.tz))
     if as_json:
         emit_json(data)
         return

@@ -13,12 +13,13 @@ from collections.abc import Callable
 from datetime import datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-import jinja2
-
 from hotline_ops.notify.base import Message
+
+if TYPE_CHECKING:
+    import jinja2
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 LANGS = ("zh-CN", "en")
@@ -60,6 +61,9 @@ def _autoescape(name: str | None) -> bool:
 
 @cache
 def environment() -> jinja2.Environment:
+    # Jinja is imported by the first text rendered, not by every command that imports this.
+    import jinja2
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         undefined=jinja2.StrictUndefined,

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-from typing import Any
-
-import jinja2
+from typing import TYPE_CHECKING, Any
 
 from hotline_ops import yamlfile
 from hotline_ops.core.evidence import LABELS, LABELS_EN
 from hotline_ops.errors import ConfigError
+
+if TYPE_CHECKING:
+    import jinja2
 
 LANGS = ("zh-CN", "en")
 NONE = {"zh-CN": "无证据", "en": "no evidence"}
@@ -24,6 +25,8 @@ TIMER_STATES = {
 
 @cache
 def environment(folder: Path) -> jinja2.Environment:
+    import jinja2  # by the first report rendered, not by every command that imports this
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(folder / "templates"),
         undefined=jinja2.StrictUndefined,

@@ -9,14 +9,15 @@ from __future__ import annotations
 import io
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
-
-from hotline_ops.reports import charts
 from hotline_ops.reports.env import environment, fmt, labels
+
+if TYPE_CHECKING:
+    from openpyxl import Workbook
+
+# matplotlib (charts), WeasyPrint and openpyxl are imported by the function that renders
+# with them: importing this module (every `report` command) costs none of them.
 
 FORMATS = ("pdf", "xlsx", "html")
 XLSX_FORMATS = {
@@ -28,7 +29,7 @@ XLSX_FORMATS = {
     "sec": "0.00",
     "int": "0",
 }
-HEADER_FILL = PatternFill("solid", fgColor="DDE5F0")
+HEADER_COLOR = "DDE5F0"
 
 
 def template_name(kind: str) -> str:
@@ -38,13 +39,21 @@ def template_name(kind: str) -> str:
 def html(ctx: dict[str, Any], folder: Path) -> str:
     lang = ctx["lang"]
     words = labels(folder, lang)
-    images = {
-        key: charts.data_uri(spec, words.get(spec["title"], spec["title"]))
-        for key, spec in ctx.get("charts", {}).items()
-    }
+    images = _chart_images(ctx.get("charts", {}), words)
     css = (folder / "styles" / "report.css").read_text(encoding="utf-8")
     template = environment(folder).get_template(template_name(ctx["kind"]))
     return template.render(ctx=ctx, L=words, images=images, css=css, lang=lang)
+
+
+def _chart_images(specs: dict[str, Any], words: dict[str, str]) -> dict[str, str]:
+    if not specs:
+        return {}
+    from hotline_ops.reports import charts  # matplotlib: ~0.8 s to import
+
+    return {
+        key: charts.data_uri(spec, words.get(spec["title"], spec["title"]))
+        for key, spec in specs.items()
+    }
 
 
 def pdf(page: str, folder: Path) -> bytes:
@@ -55,6 +64,8 @@ def pdf(page: str, folder: Path) -> bytes:
 
 def xlsx(ctx: dict[str, Any], folder: Path) -> bytes:
     """A sheet per table, bold frozen header row, real numbers with number formats."""
+    from openpyxl import Workbook
+
     words = labels(folder, ctx["lang"])
     book = Workbook()
     book.remove(book.active)
@@ -83,6 +94,9 @@ def _cover_sheet(book: Workbook, ctx: dict, words: dict) -> None:
 
 
 def _sheet(book: Workbook, key: str, table: dict, words: dict, lang: str) -> None:
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
     # Excel refuses []:*?/\\ in sheet names and more than 31 characters.
     title = re.sub(r"[\[\]:*?/\\]", "-", words.get(table["title"], key))[:31]
     sheet = book.create_sheet(_unique(book, title))
@@ -90,7 +104,7 @@ def _sheet(book: Workbook, key: str, table: dict, words: dict, lang: str) -> Non
     sheet.append([words.get(col, col) for col, _ in columns])
     for cell in sheet[1]:
         cell.font = Font(bold=True)
-        cell.fill = HEADER_FILL
+        cell.fill = PatternFill("solid", fgColor=HEADER_COLOR)
         cell.alignment = Alignment(wrap_text=True, vertical="center")
     for row in table["rows"]:
         sheet.append([_cell(row.get(col), kind, lang) for col, kind in columns])

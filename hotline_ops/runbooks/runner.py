@@ -28,13 +28,15 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from ansible_runner import Runner
-from ansible_runner.config.runner import RunnerConfig as AnsibleRunnerConfig
 
 from hotline_ops.core.runbooks import TaskEvent, scrub_text, task_event
+
+if TYPE_CHECKING:
+    from ansible_runner import Runner
+    from ansible_runner.config.runner import RunnerConfig as AnsibleRunnerConfig
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,10 @@ def _execute(private: Path, run: PlaybookRun, on_event: OnEvent, cancel: ShouldC
             on_event(shown)
         return True  # keep the event in artifacts/job_events (scrubbed afterwards)
 
+    # ansible-runner is imported here, by the one call that runs a playbook: every command
+    # that only lists runbooks or shows an incident (which names its runbook) stays light.
+    from ansible_runner import Runner
+
     try:
         runner = Runner(_config(private, run), event_handler=handle, cancel_callback=cancel)
         status, rc = runner.run()
@@ -151,6 +157,8 @@ def _execute(private: Path, run: PlaybookRun, on_event: OnEvent, cancel: ShouldC
 
 
 def _config(private: Path, run: PlaybookRun) -> AnsibleRunnerConfig:
+    from ansible_runner.config.runner import RunnerConfig as AnsibleRunnerConfig
+
     cmdline = [*run.cmdline, *(["--check"] if run.check else [])]
     config = AnsibleRunnerConfig(
         private_data_dir=str(private),

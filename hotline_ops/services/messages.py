@@ -6,13 +6,14 @@ from __future__ import annotations
 from datetime import datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
-
-import jinja2
 
 from hotline_ops.core.durations import format_duration
 from hotline_ops.store.models import Deadline, Incident
+
+if TYPE_CHECKING:
+    import jinja2
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 LEVEL_LABELS = {1: "一级", 2: "二级", 3: "三级"}
@@ -27,6 +28,9 @@ TIMER_LABELS = {
 
 @cache
 def environment() -> jinja2.Environment:
+    # Jinja is imported by the first text rendered, not by every command that imports this.
+    import jinja2
+
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         undefined=jinja2.StrictUndefined,

@@ -7,24 +7,28 @@ speaks SQLAlchemy and never branches on the backend.
 
 from __future__ import annotations
 
+import ast
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import inspect as inspect_db
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hotline_ops.errors import StoreError
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+# Alembic's default version table, which migrations/env.py keeps.
+VERSION_TABLE = "alembic_version"
 
 
 def make_engine(url: str) -> Engine:
@@ -97,6 +101,9 @@ class Store:
                 session.rollback()
 
     def upgrade(self) -> str:
+        # Alembic takes 0.5 s to import: only upgrading loads it, not every CLI command.
+        from alembic import command
+
         with self.engine.begin() as conn:
             cfg = _alembic_config()
             cfg.attributes["connection"] = conn
@@ -106,12 +113,12 @@ class Store:
     def revision(self) -> str | None:
         try:
             with self.engine.connect() as conn:
-                return MigrationContext.configure(conn).get_current_revision()
+                return _current_revision(conn)
         except OperationalError as exc:
             raise StoreError(f"cannot open the store: {exc.orig}") from exc
 
     def check_migrated(self) -> None:
-        head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+        head = head_revision()
         current = self.revision()
         if current != head:
             raise StoreError(
@@ -123,7 +130,53 @@ class Store:
         self.engine.dispose()
 
 
+def _current_revision(conn: Connection) -> str | None:
+    """What Alembic's MigrationContext.get_current_revision reads, without importing Alembic
+    for every CLI command that checks the store: no version table or no row is None."""
+    if not inspect_db(conn).has_table(VERSION_TABLE):
+        return None
+    rows = conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all()
+    if len(rows) > 1:
+        raise StoreError(f"store has more than one revision: {', '.join(sorted(rows))}")
+    return rows[0] if rows else None
+
+
+@cache
+def head_revision(versions: Path = MIGRATIONS / "versions") -> str:
+    """The one revision no migration names as its down_revision, read from the migration
+    files' literal ``revision``/``down_revision`` assignments (Alembic's ScriptDirectory
+    would import Alembic and every migration; tests check both agree)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in sorted(versions.glob("*.py")):
+        names = _literal_assignments(path)
+        revisions.add(names["revision"])
+        down = names.get("down_revision")
+        parents.update([down] if isinstance(down, str) else down or ())
+    heads = sorted(revisions - parents)
+    if len(heads) != 1:
+        raise StoreError(f"migrations must have one head, found {heads or 'none'}")
+    return heads[0]
+
+
+def _literal_assignments(path: Path) -> dict[str, Any]:
+    """Module-level ``name = <literal>`` (annotated or not) of one migration file."""
+    found: dict[str, Any] = {}
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, value = node.target, node.value
+        else:
+            continue
+        if isinstance(target, ast.Name) and target.id in ("revision", "down_revision"):
+            found[target.id] = ast.literal_eval(value)
+    return found
+
+
 def _alembic_config() -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     return cfg

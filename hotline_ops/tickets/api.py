@@ -16,8 +16,6 @@ from pydantic import BaseModel
 
 from hotline_ops.core import ticket_roles as roles
 from hotline_ops.core import ticket_rules as rules
-from hotline_ops.core.kpi import Period
-from hotline_ops.errors import BadRequest
 from hotline_ops.services import auth
 from hotline_ops.services.auth import Denied
 from hotline_ops.tickets import attachments, cdr, kpi, service, survey_api, tokens, view
@@ -65,13 +63,6 @@ def _identify(app: Any, config_tokens: auth.Tokens, presented: str) -> Caller | 
     if config is not None:
         return Caller(name=config.name, role="admin" if config.role == "admin" else "none")
     return None
-
-
-def parse_period(text: str, tz: Any) -> Period:
-    try:
-        return Period.parse(text, tz)
-    except ValueError as exc:
-        raise BadRequest(f"period: {exc}") from exc
 
 
 def router(app: Any) -> APIRouter:
@@ -128,7 +119,7 @@ def _reading(routes: APIRouter, app: Any, require: Callable[[str], Any]) -> None
         caller: Annotated[Caller, require(roles.KPI)],
     ) -> dict[str, Any]:
         """KPIs of a month (2027-03) or a day (2027-03-05) in the site's time zone."""
-        return kpi.compute(app, period=parse_period(period, app.settings.tz))
+        return kpi.compute(app, period=kpi.parse_period(period, app.settings.tz))
 
 
 def _writing(routes: APIRouter, app: Any, require: Callable[[str], Any]) -> None:
