@@ -262,6 +262,18 @@ def _vacuum_analyze(app) -> None:
     print(f"vacuum analyze in {took:.0f} s", file=sys.stderr, flush=True)
 
 
+def move_ticket_ids_past_the_loaded(app) -> None:
+    """PostgreSQL: rows were loaded with explicit ids, so the creates' sequence must start
+    after them."""
+    with app.store.session() as session:
+        session.execute(
+            text(
+                "SELECT setval(pg_get_serial_sequence('tickets', 'id'), "
+                "(SELECT max(id) FROM tickets))"
+            )
+        )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -435,14 +447,7 @@ def main() -> None:
         load(app, n)
     load_s = time.perf_counter() - t0
     if args.pg_url:
-        # Rows were loaded with explicit ids: move the sequence past them.
-        with app.store.session() as session:
-            session.execute(
-                text(
-                    "SELECT setval(pg_get_serial_sequence('tickets', 'id'), "
-                    "(SELECT max(id) FROM tickets))"
-                )
-            )
+        move_ticket_ids_past_the_loaded(app)
     with app.store.session() as session:
         NUMBERS.extend(
             session.scalars(select(Ticket.number).where(Ticket.id % 97 == 0).limit(2000))

@@ -7,6 +7,7 @@ speaks SQLAlchemy and never branches on the backend.
 
 from __future__ import annotations
 
+import select
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -19,7 +20,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hotline_ops.errors import StoreError
@@ -34,7 +35,34 @@ def make_engine(url: str) -> Engine:
         raise StoreError(f"database_url: not a database URL: {exc}") from exc
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, parsed.database)
+    if parsed.get_backend_name() == "postgresql":
+        return _postgresql_engine(url)
     return create_engine(url, pool_pre_ping=True)
+
+
+def _postgresql_engine(url: str) -> Engine:
+    # No pool pre-ping: its SELECT 1 on every checkout was a round trip per request. A
+    # pooled connection the server ended is caught without one: see _closed_by_server.
+    engine = create_engine(url)
+    event.listen(engine, "checkout", _closed_by_server)
+    return engine
+
+
+def _closed_by_server(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+    """A pooled connection is idle: the server has nothing to say to it until it sends a
+    statement. If its socket is readable, the server ended it (a restart, a failover,
+    pg_terminate_backend, an idle timeout: PostgreSQL sends its FATAL message, then closes),
+    so the pool is told to open a new one (DisconnectionError) before any statement fails.
+    One poll() of the socket, no round trip. Not covered, as with a pre-ping that passes
+    the instant before: the server going away between this check and the statement; the
+    statement then fails and the pool drops every connection opened before it."""
+    if dbapi_conn.closed:
+        raise DisconnectionError("connection closed")
+    # poll(), not select(): select() refuses descriptors past 1023, common in a busy server.
+    poller = select.poll()
+    poller.register(dbapi_conn.fileno(), select.POLLIN)
+    if poller.poll(0):
+        raise DisconnectionError("the server closed this pooled connection")
 
 
 def _sqlite_engine(url: str, database: str | None) -> Engine:
