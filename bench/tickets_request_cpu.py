@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import shutil
 import sys
@@ -92,7 +93,7 @@ def main() -> None:
         with app.store.session() as session:
             numbers = select(Ticket.number).where(Ticket.id % 97 == 0).limit(2000)
             bench.NUMBERS.extend(session.scalars(numbers))
-        _, token = tokens.add(app, name="bench", role="admin")
+        _, token = tokens.add(app, name=f"bench-{os.getpid()}", role="admin")
         result = asyncio.run(measure(create_app(app), {"Authorization": f"Bearer {token}"}))
     finally:
         app.close()

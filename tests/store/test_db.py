@@ -300,3 +300,30 @@ def test_a_postgresql_store_sends_no_ping_before_a_statement(pg_url, tmp_path):
     lines = [line.split("\t") for line in trace.read_text().splitlines()]
     sent = [" ".join(f.strip() for f in fields[3:]) for fields in lines if fields[1] == "F"]
     assert sent == ['Query "SELECT 41 + 1"']
+
+
+def test_a_postgresql_store_reads_in_utc_whatever_the_server_zone(pg_url):
+    # The session zone is UTC (psycopg's fast timestamptz path) even on a server set to
+    # another zone; the instants stored and read are the same either way.
+    admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(
+            f"ALTER DATABASE \"{admin.url.database}\" SET TimeZone = 'Asia/Shanghai'"
+        )
+    with admin.connect() as conn:
+        server_zone = conn.scalar(sa.text("SELECT current_setting('TimeZone')"))
+    admin.dispose()
+    store = Store(pg_url)
+    store.upgrade()
+    try:
+        with store.session() as session:
+            session.add(state(T0))
+        with store.read() as session:
+            zone = session.scalar(sa.text("SELECT current_setting('TimeZone')"))
+            at = session.get(TargetState, "api").changed_at
+            text_at = session.scalar(sa.text("SELECT changed_at::text FROM target_states"))
+    finally:
+        store.dispose()
+    assert server_zone == "Asia/Shanghai"  # what a plain new connection gets
+    assert (zone, at, at.tzinfo is UTC) == ("UTC", T0, True)
+    assert text_at == "2026-11-28 02:00:00+00"
