@@ -45,6 +45,7 @@ from pathlib import Path
 import httpx
 import psutil
 from sqlalchemy import Table, func, insert, select, text
+from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -506,8 +507,13 @@ def run(app, child, port: int, auth: dict, n: int, users: tuple, sat: tuple) -> 
         return total
 
     clients, seconds, think_s = users
-    main = phase(base, auth, n, clients, seconds, think_s, sample, cpu)
-    saturation = phase(base, auth, n, sat[0], sat[1], 0.0, sample, cpu)
+    db = database_cpu(app.store.url)
+
+    def both() -> tuple[float, float | None]:
+        return cpu(), (db() if db else None)
+
+    main = phase(base, auth, n, clients, seconds, think_s, sample, both)
+    saturation = phase(base, auth, n, sat[0], sat[1], 0.0, sample, both)
     api_med, sql_med = api_vs_sql(app, base, auth)
     t0 = time.perf_counter()
     kpi.compute(app, period=core_kpi.Period.parse(BENCH_MONTH, app.settings.tz))
@@ -522,6 +528,36 @@ def run(app, child, port: int, auth: dict, n: int, users: tuple, sat: tuple) -> 
         "kpi_month_s": round(kpi_s, 2),
         "server_peak_rss_mb": round(peak[0] / 2**20, 1),
     }
+
+
+def database_cpu(url: str):
+    """For a PostgreSQL on this machine: a function giving the CPU seconds its server has
+    spent so far — the postmaster, its live processes and the backends it has reaped — so a
+    phase can report the database's CPU per request beside the app's (both share the cores
+    here). None for SQLite (in the app's process) or a server elsewhere."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql" or parsed.host not in ("127.0.0.1", "localhost"):
+        return None
+    port = parsed.port or 5432
+    listeners = [
+        c.pid
+        for c in psutil.net_connections("tcp")
+        if c.status == psutil.CONN_LISTEN and c.laddr.port == port and c.pid
+    ]
+    if not listeners:
+        return None
+    postmaster = psutil.Process(listeners[0])
+
+    def spent() -> float:
+        t = postmaster.cpu_times()
+        total = t.user + t.system + t.children_user + t.children_system
+        for child in postmaster.children():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                c = child.cpu_times()
+                total += c.user + c.system
+        return total
+
+    return spent
 
 
 def warm_up(base: str, auth: dict, rounds: int = 20) -> None:
@@ -549,11 +585,13 @@ def phase(base, auth, n: int, clients: int, seconds: float, think_s: float, samp
         await asyncio.gather(*users)
 
     def mark() -> None:
-        marks.update(t0=time.perf_counter(), cpu0=cpu(), mine0=time.process_time())
+        (cpu0, db0) = cpu()
+        marks.update(t0=time.perf_counter(), cpu0=cpu0, db0=db0, mine0=time.process_time())
 
     asyncio.run(_with_sampler(go(), sample))
     t0, cpu0, mine0 = marks["t0"], marks["cpu0"], marks["mine0"]
-    took, cpu_s = time.perf_counter() - t0, cpu() - cpu0
+    cpu1, db1 = cpu()
+    took, cpu_s = time.perf_counter() - t0, cpu1 - cpu0
     # The load generator's own CPU share of one core: near 1.0, its event loop lags and
     # the latencies it records include that wait.
     client_cores = (time.process_time() - mine0) / took
@@ -566,6 +604,11 @@ def phase(base, auth, n: int, clients: int, seconds: float, think_s: float, samp
         "requests": requests,
         "rps": round(requests / took, 1),
         "server_cpu_ms_per_request": round(cpu_s / max(requests, 1) * 1000, 2),
+        **(
+            {"db_cpu_ms_per_request": round((db1 - marks["db0"]) / max(requests, 1) * 1000, 2)}
+            if db1 is not None
+            else {}
+        ),
         "client_cpu_cores": round(client_cores, 2),
         "errors": len(errors),
         "error_kinds": sorted(set(errors))[:5],
