@@ -327,3 +327,16 @@ def test_a_postgresql_store_reads_in_utc_whatever_the_server_zone(pg_url):
     assert server_zone == "Asia/Shanghai"  # what a plain new connection gets
     assert (zone, at, at.tzinfo is UTC) == ("UTC", T0, True)
     assert text_at == "2026-11-28 02:00:00+00"
+
+
+def test_a_postgresql_store_keeps_twenty_connections_for_the_next_requests(pg_url):
+    # SQLAlchemy's default pool kept 5 and closed the rest on return: a busy API opened a
+    # new server process for a fifth of its requests.
+    store = Store(pg_url)
+    try:
+        opened = _backend_pids(store, 25)
+        kept = store.engine.pool.checkedin()
+        again = _backend_pids(store, 20)
+    finally:
+        store.dispose()
+    assert (len(opened), kept, again <= opened) == (25, 20, True)
