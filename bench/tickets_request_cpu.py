@@ -1,6 +1,7 @@
 """CPU time of one ticket request through the real app, in process (no sockets):
 
     .venv/bin/python bench/tickets_request_cpu.py [--tickets 100000]
+    .venv/bin/python bench/tickets_request_cpu.py --pg-url postgresql+psycopg://…/db   # an empty db
 
 Loads N tickets as bench/tickets.py does, then sends 200 requests of each kind (search by
 caller, by number, by status + region + page; create; /healthz as the floor) through the
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import shutil
 import sys
@@ -71,23 +73,33 @@ async def measure(api, auth: dict, rounds: int = 3, per_round: int = 200) -> dic
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tickets", type=int, default=100_000)
+    ap.add_argument("--pg-url", help="an empty PostgreSQL database to load the tickets into")
+    ap.add_argument(
+        "--reuse",
+        action="store_true",
+        help="with --pg-url: keep the tickets an earlier run loaded there (at least N)",
+    )
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-ticket-cpu-"))
-    url = f"sqlite:///{tmp / 'store.db'}"
+    url = args.pg_url or f"sqlite:///{tmp / 'store.db'}"
     env = {"HOTLINE_OPS_DATABASE_URL": url}
     app = build_app(load_settings(bench.site(tmp / "site", url), env))
     try:
         app.store.upgrade()
-        bench.load(app, args.tickets)
+        if not (args.reuse and args.pg_url and bench._tickets_in(app) >= args.tickets):
+            bench.load(app, args.tickets)
+        if args.pg_url:
+            bench.move_ticket_ids_past_the_loaded(app)
         with app.store.session() as session:
             numbers = select(Ticket.number).where(Ticket.id % 97 == 0).limit(2000)
             bench.NUMBERS.extend(session.scalars(numbers))
-        _, token = tokens.add(app, name="bench", role="admin")
+        _, token = tokens.add(app, name=f"bench-{os.getpid()}", role="admin")
         result = asyncio.run(measure(create_app(app), {"Authorization": f"Bearer {token}"}))
     finally:
         app.close()
         shutil.rmtree(tmp, ignore_errors=True)
-    print(json.dumps({**result, "tickets": args.tickets, "backend": "sqlite"}))
+    backend = "postgresql" if args.pg_url else "sqlite"
+    print(json.dumps({**result, "tickets": args.tickets, "backend": backend}))
 
 
 if __name__ == "__main__":

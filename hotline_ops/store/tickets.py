@@ -33,6 +33,8 @@ class Ticket(Base):
         Index("ix_tickets_created", "created_at"),
         # A status + region search page: two backward index ranges (service.search_rows).
         Index("ix_tickets_status_district_urgency_id", "status", "district", "urgency", "id"),
+        # The same for a status without pinned tickets: one backward range (migration 0017).
+        Index("ix_tickets_status_district_id", "status", "district", "id"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     number: Mapped[str] = mapped_column(String(32), unique=True)

@@ -530,7 +530,20 @@ def _statement(shape: tuple[Any, ...], leg: str) -> Any:
         pinned = ((_COLUMNS.urgency == "urgent") & _COLUMNS.status.in_(OPEN)).desc()
         return stmt.order_by(pinned, _COLUMNS.id.desc()).offset(offset).limit(limit)
     cond = _legs(shape)[0 if leg == "pinned" else 1]
-    return stmt.where(cond).order_by(_COLUMNS.id.desc()).offset(offset).limit(limit)
+    order = _rest_order(shape) if leg == "rest" else [_COLUMNS.id.desc()]
+    return stmt.where(cond).order_by(*order).offset(offset).limit(limit)
+
+
+def _rest_order(shape: tuple[Any, ...]) -> list[Any]:
+    """Newest first. With a status and a region given (equalities), ordering by them first
+    changes nothing in the result but names (status, district, id) as the index to walk:
+    PostgreSQL otherwise walked the primary key backwards and filtered ~41 of 42 rows out,
+    or more past the newest tickets, which are open (a closed status: 11-66 ms a page).
+    The pinned leg keeps (status, district, urgency, id): its urgency is an equality."""
+    given = shape[0]
+    if "status" in given and "region" in given:
+        return [_COLUMNS.status.desc(), _COLUMNS.district.desc(), _COLUMNS.id.desc()]
+    return [_COLUMNS.id.desc()]
 
 
 def _count_pinned(session: Session, shape: tuple[Any, ...], values: dict, limit: int) -> int:

@@ -3,11 +3,13 @@ the services rely on (one open incident per key, an append-only timeline, outbox
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import DatabaseError, IntegrityError, StatementError
+from sqlalchemy.pool import NullPool
 
 from hotline_ops.errors import StoreError
 from hotline_ops.store.db import Store
@@ -242,3 +244,99 @@ def test_a_postgresql_read_holds_no_transaction_between_statements(pg_url):
     finally:
         store.dispose()
     assert (ids[0] != ids[1], same[0] == same[1]) == (True, True)
+
+
+def _backend_pids(store: Store, sessions: int) -> set[int]:
+    """Opens ``sessions`` pooled connections at once; their server processes."""
+    with ExitStack() as stack:
+        opened = [stack.enter_context(store.read()) for _ in range(sessions)]
+        return {s.scalar(sa.text("SELECT pg_backend_pid()")) for s in opened}
+
+
+def _terminate(url: str, pids: set[int]) -> None:
+    """What a server restart or an administrator does to a pooled connection: its backend
+    sends FATAL and closes the socket. Waits until each backend has exited."""
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    with admin.connect() as conn:
+        for pid in pids:
+            ended = conn.scalar(sa.text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid})
+            assert ended is True
+    admin.dispose()
+
+
+def test_a_postgresql_store_survives_its_connections_ended_by_the_server(pg_url):
+    # No pre-ping round trip per checkout: a pooled connection the server closed is seen
+    # at checkout (its socket is readable) and replaced before any statement fails.
+    store = Store(pg_url)
+    store.upgrade()
+    try:
+        before = _backend_pids(store, 3)
+        _terminate(pg_url, before)
+        with store.read() as session:
+            read = session.scalar(sa.text("SELECT pg_backend_pid()"))
+        with store.session() as session:
+            session.add(incident("after", open_key="after"))
+        after = _backend_pids(store, 3)
+    finally:
+        store.dispose()
+    assert (len(before), read in before, before & after) == (3, False, set())
+
+
+def test_a_postgresql_store_sends_no_ping_before_a_statement(pg_url, tmp_path):
+    # What the client sends the server (libpq's protocol trace of the pooled connection):
+    # the read's statement alone, no pre-ping SELECT before it.
+    store = Store(pg_url)
+    trace = tmp_path / "trace"
+    try:
+        pooled = store.engine.raw_connection()
+        with trace.open("w") as out:
+            pooled.driver_connection.pgconn.trace(out.fileno())
+            pooled.close()  # back to the pool, traced
+            with store.read() as session:
+                session.scalar(sa.text("SELECT 41 + 1"))
+            store.engine.raw_connection().driver_connection.pgconn.untrace()
+    finally:
+        store.dispose()
+    lines = [line.split("\t") for line in trace.read_text().splitlines()]
+    sent = [" ".join(f.strip() for f in fields[3:]) for fields in lines if fields[1] == "F"]
+    assert sent == ['Query "SELECT 41 + 1"']
+
+
+def test_a_postgresql_store_reads_in_utc_whatever_the_server_zone(pg_url):
+    # The session zone is UTC (psycopg's fast timestamptz path) even on a server set to
+    # another zone; the instants stored and read are the same either way.
+    admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(
+            f"ALTER DATABASE \"{admin.url.database}\" SET TimeZone = 'Asia/Shanghai'"
+        )
+    with admin.connect() as conn:
+        server_zone = conn.scalar(sa.text("SELECT current_setting('TimeZone')"))
+    admin.dispose()
+    store = Store(pg_url)
+    store.upgrade()
+    try:
+        with store.session() as session:
+            session.add(state(T0))
+        with store.read() as session:
+            zone = session.scalar(sa.text("SELECT current_setting('TimeZone')"))
+            at = session.get(TargetState, "api").changed_at
+            text_at = session.scalar(sa.text("SELECT changed_at::text FROM target_states"))
+    finally:
+        store.dispose()
+    assert server_zone == "Asia/Shanghai"  # what a plain new connection gets
+    assert (zone, at, at.tzinfo is UTC) == ("UTC", T0, True)
+    assert text_at == "2026-11-28 02:00:00+00"
+
+
+def test_a_postgresql_store_keeps_twenty_connections_for_the_next_requests(pg_url):
+    # SQLAlchemy's default pool kept 5 and closed the rest on return: a busy API opened a
+    # new server process for a fifth of its requests.
+    store = Store(pg_url)
+    try:
+        opened = _backend_pids(store, 25)
+        kept = store.engine.pool.checkedin()
+        again = _backend_pids(store, 20)
+    finally:
+        store.dispose()
+    assert (len(opened), kept, again <= opened) == (25, 20, True)
