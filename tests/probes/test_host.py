@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import shutil
 import subprocess
@@ -135,9 +136,14 @@ def test_it_names_every_missing_process(sleeper: subprocess.Popen[bytes]) -> Non
     assert result.metrics["processes_missing"] == 2.0
 
 
-def test_it_does_not_count_its_own_process() -> None:
+def test_it_does_not_count_its_own_process(monkeypatch) -> None:
     # The process running the probe always matches its own command line; that proves nothing.
     own = " ".join(psutil.Process().cmdline())
+    # Only this process is listed: a parallel test worker runs the very same command line.
+    listed = psutil.process_iter
+    monkeypatch.setattr(
+        psutil, "process_iter", lambda attrs: (p for p in listed(attrs) if p.pid == os.getpid())
+    )
     result = _check({"processes": [own]})
     assert (result.ok, result.detail) == (False, f"process '{own}' not running")
 
