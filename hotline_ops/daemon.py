@@ -212,9 +212,7 @@ class Daemon:
             with contextlib.suppress(RuntimeError):  # the loop is already closed
                 loop.call_soon_threadsafe(wake.set)
 
-        unsubscribe = outbox.on_enqueue(signal)
-        worker = outbox.state(self.app)
-        worker.delivering = True  # new notices are handed to this loop (outbox docstring)
+        stop = outbox.deliver_here(self.app, signal)
         try:
             while True:
                 wake.clear()  # before the pass: a message queued during it wakes the next
@@ -222,8 +220,7 @@ class Daemon:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), poll_s)
         finally:
-            worker.delivering = False
-            unsubscribe()
+            stop()
 
     async def _journal_loop(self, poll_s: float) -> None:
         """Drain the alert journal, then wait for a journal commit (or the poll: entries

@@ -147,7 +147,7 @@ def _open_new(
             escalation.start(session, app, incident, now=now)
             notices += _messages(app, incident, "opened", planned[incident.id])
             _budget_count(session, app, incident, now)
-    outbox.enqueue_new(session, now=now, messages=notices, app=app)
+    outbox.enqueue_new(session, app, now=now, messages=notices)
     return {key: incident for key, (incident, _) in made.items()}
 
 
@@ -196,7 +196,7 @@ def _opened(
     escalation.start(session, app, incident, now=now)
     # A new incident has no messages yet: no dedup lookup (see outbox.enqueue_new).
     notices = _messages(app, incident, "opened", rows)
-    outbox.enqueue_new(session, now=now, messages=notices, app=app)
+    outbox.enqueue_new(session, app, now=now, messages=notices)
     _budget_count(session, app, incident, now)
 
 

@@ -109,31 +109,30 @@ def _fresh(
 
 
 def enqueue_new(
-    session: Session, *, now: datetime, messages: list[dict[str, Any]], app: Any = None
+    session: Session, app: Any, *, now: datetime, messages: list[dict[str, Any]]
 ) -> None:
     """Add messages whose dedup keys cannot exist yet (a new incident's notices: the key
     holds the incident's new id) in one executemany, without the per-message lookup
     ``enqueue`` does. Should a key exist after all, the unique ``dedup_key`` fails the
     transaction instead of sending twice. Each message: channel, dedup_key, subject, text,
-    data, incident_id. With ``app`` whose daemon delivers here, they are handed to it."""
+    data, incident_id. Where this process delivers (``deliver_here``), they are handed to
+    its loop: inserted leased to its worker, their ids passed on at commit."""
     if not messages:
         return
-    handing = app is not None and state(app).delivering
-    if not handing:
-        rows = [{**message, **_fresh(now)} for message in messages]
-        session.execute(insert(OutboxMessage).execution_options(render_nulls=True), rows)
-        session.info[WAKE] = True
-        return
-    leases = {m["channel"]: now + timedelta(seconds=lease_s(app, m["channel"])) for m in messages}
-    worker = state(app).worker
-    rows = [
-        {**m, **_fresh(now), "claimed_until": leases[m["channel"]], "claimed_by": worker}
-        for m in messages
-    ]
+    worker = state(app)
+    rows = [{**message, **_fresh(now)} for message in messages]
     statement = insert(OutboxMessage).execution_options(render_nulls=True)
-    ids = session.execute(statement.returning(OutboxMessage.id, OutboxMessage.channel), rows)
-    session.info[HANDED] = (state(app), {i: leases[channel] for i, channel in ids})
     session.info[WAKE] = True
+    if not worker.delivering:
+        session.execute(statement, rows)
+        return
+    for row in rows:
+        row["claimed_until"] = now + timedelta(seconds=lease_s(app, row["channel"]))
+        row["claimed_by"] = worker.worker
+    leased = session.execute(
+        statement.returning(OutboxMessage.id, OutboxMessage.claimed_until), rows
+    )
+    session.info[HANDED] = (worker, dict(leased.all()))  # id → lease end
 
 
 # Wake-up on enqueue: the daemon's delivery loop waits on an event instead of sleeping a
@@ -144,11 +143,21 @@ HANDED = "outbox.handed"
 _wakers: list[Callable[[], None]] = []
 
 
-def on_enqueue(callback: Callable[[], None]) -> Callable[[], None]:
-    """Call ``callback`` (from the committing thread) after every commit that queued a
-    message; returns the function that unsubscribes it."""
-    _wakers.append(callback)
-    return lambda: _wakers.remove(callback) if callback in _wakers else None
+def deliver_here(app: Any, wake: Callable[[], None]) -> Callable[[], None]:
+    """Register this process's delivery loop for ``app``: ``wake`` is called (from the
+    committing thread) after every commit that queued a message, and new incidents' notices
+    are handed to the loop (``enqueue_new``). Returns the function that ends both; a process
+    without a loop (the CLI) leaves what it queues unleased for the daemon's passes."""
+    worker = state(app)
+    worker.delivering = True
+    _wakers.append(wake)
+
+    def stop() -> None:
+        worker.delivering = False
+        if wake in _wakers:
+            _wakers.remove(wake)
+
+    return stop
 
 
 @event.listens_for(Session, "after_commit")
@@ -215,8 +224,9 @@ class WorkerState:
 
     worker: str
     buckets: dict[str, TokenBucket] = field(default_factory=dict)
-    # Set while this process runs a delivery loop (the daemon): only then are new messages
-    # handed to it (a CLI process that leased them would exit and stall them a lease).
+    # Set by deliver_here while this process runs a delivery loop (the daemon): only then
+    # are new messages handed to it (a CLI process that leased them would exit and stall
+    # them a lease).
     delivering: bool = False
     # Ids of messages inserted leased to this worker for its loop → the lease's end.
     handed: dict[int, datetime] = field(default_factory=dict)
@@ -419,8 +429,9 @@ def _lease(
 
 
 def _lease_left(app: Any, row: OutboxMessage, lease: datetime) -> float:
-    """Seconds of the pass's lease left beyond one more send of ``row`` (its timeouts, not
-    its slack: the pass's first message always fits, however long the claim took)."""
+    """Seconds of ``lease`` (the pass's, or a handed row's own) left beyond one more send of
+    ``row`` (its timeouts, not its slack: the pass's first message always fits, however long
+    the claim took)."""
     needed = lease_s(app, row.channel) - LEASE_SLACK_S
     return (lease - app.clock.now()).total_seconds() - needed
 

@@ -323,11 +323,11 @@ def outbox_writes(app):
 @contextmanager
 def delivering(app):
     """As inside `serve`: this process runs a delivery loop, so new notices are handed to it."""
-    outbox.state(app).delivering = True
+    stop = outbox.deliver_here(app, lambda: None)
     try:
         yield
     finally:
-        outbox.state(app).delivering = False
+        stop()
 
 
 def test_a_new_incidents_notice_is_handed_to_this_processs_loop_and_sent_without_a_claim(
