@@ -268,15 +268,52 @@ def deliver_due(app: Any) -> DeliveryStats:
     rest = [row for row, _ in chosen if row.id not in held]
     claimed, lease = _claim_all(app, rest, now, renew=renew)
     leases = {**dict.fromkeys(claimed, lease), **held}
-    marked: set[int] = set()
+    marks = _Marks(app)
     try:
-        _send_claimed(app, chosen, leases, stats, blocked, marked)
+        _send_claimed(app, chosen, leases, stats, blocked, marks)
     finally:
-        # Whatever this pass leased and did not mark (its queue stopped, the lease ran
-        # short, an error escaped) is given back now rather than when the lease expires.
-        _release(app, sorted(set(leases) - marked))
-        _forget(app, [row.id for row, _ in chosen], now)
+        try:
+            marks.flush()
+        finally:
+            # Whatever this pass leased and did not mark (its queue stopped, the lease ran
+            # short, an error escaped) is given back now rather than when the lease expires.
+            _release(app, sorted(set(leases) - marks.done))
+            _forget(app, [row.id for row, _ in chosen], now)
     return stats
+
+
+@dataclass
+class _Marks:
+    """A pass's sent messages whose "sent" is not stored yet.
+
+    On SQLite the journal consumer holds the store's writer while it opens incidents; a
+    mark per message waited for it once per page, so under a burst the pass sent one page
+    per consumer transaction and fell behind. Marks are written as soon as the writer is
+    free — right after the send when nobody is writing — else together with the next
+    ones, at the latest at the pass's end. A crash in between re-sends those few messages
+    with their Idempotency-Key, as a crash between any send and its mark does."""
+
+    app: Any
+    waiting: list[tuple[OutboxMessage, datetime]] = field(default_factory=list)
+    done: set[int] = field(default_factory=set)  # ids whose outcome is (or will be) stored
+
+    def sent(self, row: OutboxMessage, at: datetime) -> None:
+        self.waiting.append((row, at))
+        self.done.add(row.id)
+        with self.app.store.session_if_free() as session:
+            if session is not None:
+                self._write(session)
+
+    def flush(self) -> None:
+        if self.waiting:
+            with self.app.store.session() as session:
+                self._write(session)
+
+    def _write(self, session: Session) -> None:
+        for row, at in self.waiting:
+            _mark_in(session, row, "sent", at, status="sent", attempts=row.attempts + 1,
+                     sent_at=at, last_error="")  # fmt: skip
+        self.waiting.clear()
 
 
 def _held(
@@ -314,9 +351,9 @@ def _send_claimed(
     leases: dict[int, datetime],
     stats: DeliveryStats,
     blocked: set[tuple[str, str]],
-    marked: set[int],
+    marks: _Marks,
 ) -> None:
-    """Send the leased messages (id → lease end) in order; ``marked`` collects those whose
+    """Send the leased messages (id → lease end) in order; ``marks`` collects those whose
     outcome is stored (sent, retry or failed: their lease released with it)."""
     for row, bucket in chosen:
         queue = (row.channel, row.person or "")
@@ -332,8 +369,7 @@ def _send_claimed(
                 bucket.refund()
             blocked.add(queue)
             continue
-        outcome = _send(app, row, bucket)
-        marked.add(row.id)
+        outcome = _send(app, row, bucket, marks)
         if outcome != "sent":
             blocked.add(queue)
         setattr(stats, outcome, getattr(stats, outcome) + 1)
@@ -365,8 +401,10 @@ def _choose(
 
 
 def _pending(app: Any) -> list[OutboxMessage]:
+    """A read, not a transaction: on SQLite it need not wait for the consumer holding the
+    writer (a stale view costs nothing: the claim is what decides)."""
     cfg = app.settings.daemon
-    with app.store.session() as session:
+    with app.store.read() as session:
         rows = session.scalars(
             select(OutboxMessage)
             # Leased rows stay in the list: their failed claim blocks the rest of the queue,
@@ -375,6 +413,7 @@ def _pending(app: Any) -> list[OutboxMessage]:
             .order_by(OutboxMessage.id)
             .limit(cfg.outbox_batch)
         ).all()
+        session.expunge_all()  # kept as loaded: read() ends in a rollback, which expires
         return list(rows)
 
 
@@ -499,24 +538,16 @@ def send_now(app: Any, channel_name: str, message: Message) -> None:
     channel.send(message)
 
 
-def _send(app: Any, row: OutboxMessage, bucket: TokenBucket | None) -> str:
+def _send(app: Any, row: OutboxMessage, bucket: TokenBucket | None, marks: _Marks) -> str:
     try:
         send_now(app, row.channel, _message(row))
     except ChannelError as exc:
         if exc.retry_after and bucket is not None:
             bucket.pause(app.clock.now() + timedelta(seconds=exc.retry_after))
+        marks.flush()  # the delivery log keeps the order of the attempts
+        marks.done.add(row.id)
         return _failed(app, row, exc)
-    now = app.clock.now()
-    _mark(
-        app,
-        row,
-        "sent",
-        now,
-        status="sent",
-        attempts=row.attempts + 1,
-        sent_at=now,
-        last_error="",
-    )
+    marks.sent(row, app.clock.now())
     return "sent"
 
 
@@ -596,41 +627,52 @@ def _mark(
     """Update the row, release its lease and append to the delivery log, in one transaction
     (with ``then(session)`` for follow-up writes)."""
     with app.store.session() as session:
-        if then is not None:
-            then(session)
-        session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == row.id)
-            .values(claimed_until=None, claimed_by=None, **values)
+        _mark_in(session, row, outcome, now, then, **values)
+
+
+def _mark_in(
+    session: Session,
+    row: OutboxMessage,
+    outcome: str,
+    now: datetime,
+    then: Any = None,
+    **values: Any,
+) -> None:
+    if then is not None:
+        then(session)
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == row.id)
+        .values(claimed_until=None, claimed_by=None, **values)
+    )
+    # Core, not an ORM object: no unit-of-work flush on the path every page takes.
+    session.execute(
+        insert(DeliveryAttempt.__table__).values(
+            outbox_id=row.id,
+            incident_id=row.incident_id,
+            at=now,
+            channel=row.channel,
+            person=row.person,
+            attempt=values.get("attempts", row.attempts + 1),
+            status=outcome,
+            error=values.get("last_error", ""),
         )
-        # Core, not an ORM object: no unit-of-work flush on the path every page takes.
-        session.execute(
-            insert(DeliveryAttempt.__table__).values(
-                outbox_id=row.id,
+    )
+    if outcome == "failed" and row.incident_id is not None:
+        session.add(
+            IncidentEvent(
                 incident_id=row.incident_id,
                 at=now,
-                channel=row.channel,
-                person=row.person,
-                attempt=values.get("attempts", row.attempts + 1),
-                status=outcome,
-                error=values.get("last_error", ""),
+                actor="outbox",
+                kind="notify.failed",
+                reason=values.get("last_error", ""),
+                data={
+                    "channel": row.channel,
+                    "outbox_id": row.id,
+                    **({"person": row.person} if row.person else {}),
+                },
             )
         )
-        if outcome == "failed" and row.incident_id is not None:
-            session.add(
-                IncidentEvent(
-                    incident_id=row.incident_id,
-                    at=now,
-                    actor="outbox",
-                    kind="notify.failed",
-                    reason=values.get("last_error", ""),
-                    data={
-                        "channel": row.channel,
-                        "outbox_id": row.id,
-                        **({"person": row.person} if row.person else {}),
-                    },
-                )
-            )
 
 
 def log_of(session: Session, incident_id: int) -> list[DeliveryAttempt]:

@@ -12,7 +12,7 @@ import json
 import select
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -134,6 +134,22 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+class _Unlocked:
+    """PostgreSQL's writers need no lock in the process: the server orders them."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *_exc: object) -> None:
+        return None
+
+    def acquire(self, blocking: bool = True) -> bool:
+        return True
+
+    def release(self) -> None:
+        return None
+
+
 class Store:
     def __init__(self, url: str) -> None:
         self.url = url
@@ -151,7 +167,7 @@ class Store:
         # loop, the recorder) take turns on a lock, which hands over at once, instead of
         # meeting on SQLite's lock, whose busy handler sleeps 1-100 ms between retries.
         # Other processes (the CLI) still wait through busy_timeout.
-        self._writer = threading.RLock() if self.dialect == "sqlite" else nullcontext()
+        self._writer = threading.RLock() if self.dialect == "sqlite" else _Unlocked()
 
     @property
     def dialect(self) -> str:
@@ -162,6 +178,19 @@ class Store:
         """One transaction: committed on success, rolled back on any error."""
         with self._writer, self._sessions.begin() as session:
             yield session
+
+    @contextmanager
+    def session_if_free(self) -> Iterator[Session | None]:
+        """A transaction as ``session()``, or None at once when another thread of this
+        process is writing (SQLite), for work that can as well be done a little later."""
+        if not self._writer.acquire(blocking=False):
+            yield None
+            return
+        try:
+            with self._sessions.begin() as session:
+                yield session
+        finally:
+            self._writer.release()
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -16,6 +16,7 @@ from hotline_ops.notify import fake
 from hotline_ops.services import incidents, outbox, timers
 from hotline_ops.services.outbox import DeliveryStats
 from hotline_ops.store.models import Deadline, IncidentEvent, OutboxMessage
+from hotline_ops.store.routing import DeliveryAttempt
 from tests.conftest import T0
 from tests.support.content import LEVELS, write_content
 
@@ -420,3 +421,127 @@ def test_a_handed_notice_that_waited_past_its_slack_is_renewed_by_the_pass_and_s
     assert len(updates) == 3
     assert sent_keys() == [f"incident:{first}:opened:ops", f"incident:{first + 1}:opened:ops"]
     assert outbox.state(app).handed == {}
+
+
+# --------------------------------------------------------------------------- marks
+
+
+def statuses(app) -> list[str]:
+    """The outbox's statuses, read without the writer (another thread may hold it)."""
+    with app.store.read() as session:
+        return list(session.scalars(select(OutboxMessage.status).order_by(OutboxMessage.id)))
+
+
+def delivery_log(app) -> list[tuple[int, str]]:
+    with app.store.read() as session:
+        rows = session.execute(
+            select(DeliveryAttempt.outbox_id, DeliveryAttempt.status).order_by(DeliveryAttempt.id)
+        )
+        return [tuple(row) for row in rows]
+
+
+@contextmanager
+def writer_held(app):
+    """Another thread of this process in a store transaction (as the journal consumer opening
+    incidents) until the returned function is called."""
+    inside, done = threading.Event(), threading.Event()
+
+    def hold():
+        with app.store.session():
+            inside.set()
+            done.wait(10)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    inside.wait(10)
+    try:
+        yield done.set
+    finally:
+        done.set()
+        thread.join(10)
+
+
+def two_handed_notices(app) -> list[int]:
+    with delivering(app):
+        open_incident(app, "first")
+        open_incident(app, "second")
+    return [row.id for row in messages(app)]
+
+
+def sending(monkeypatch, app, at_send):
+    """Call ``at_send(n)`` (1-based) before each send of the pass."""
+    real_send, count = outbox.send_now, []
+
+    def send(app_, channel, message):
+        count.append(1)
+        at_send(len(count))
+        return real_send(app_, channel, message)
+
+    monkeypatch.setattr(outbox, "send_now", send)
+
+
+def test_a_pass_stores_each_sent_message_right_after_its_send_when_nobody_else_writes(
+    scripted, clock, monkeypatch
+):
+    app = scripted()
+    first, second = two_handed_notices(app)
+    seen = []
+    sending(monkeypatch, app, lambda n: seen.append(statuses(app)))
+    assert outbox.deliver_due(app) == DeliveryStats(sent=2)
+    assert seen == [["pending", "pending"], ["sent", "pending"]]
+    assert delivery_log(app) == [(first, "sent"), (second, "sent")]
+
+
+def test_while_another_thread_writes_a_pass_sends_on_and_stores_its_marks_after(
+    scripted, clock, monkeypatch
+):
+    app = scripted()
+    first, second = two_handed_notices(app)
+    seen = []
+    with writer_held(app) as release:
+
+        def at_send(n):
+            seen.append(statuses(app))
+            if n == 2:
+                release()
+
+        sending(monkeypatch, app, at_send)
+        assert outbox.deliver_due(app) == DeliveryStats(sent=2)
+    # SQLite: the first mark waited for the other writer instead of holding up the second
+    # send. PostgreSQL orders writers itself: nothing waits in the process, marked at once.
+    waited = app.store.dialect == "sqlite"
+    assert seen == [["pending", "pending"], ["pending" if waited else "sent", "pending"]]
+    assert statuses(app) == ["sent", "sent"]
+    assert delivery_log(app) == [(first, "sent"), (second, "sent")]
+    assert sent_keys() == [f"incident:{i}:opened:ops" for i in (1, 2)]
+
+
+def test_a_failure_after_a_waiting_mark_keeps_the_delivery_log_in_order(
+    scripted, clock, monkeypatch
+):
+    app = scripted("ok", "transient")
+    first, second = two_handed_notices(app)
+    with writer_held(app) as release:
+        sending(monkeypatch, app, lambda n: release() if n == 2 else None)
+        assert outbox.deliver_due(app) == DeliveryStats(sent=1, retried=1)
+    assert delivery_log(app) == [(first, "sent"), (second, "retry")]
+    assert statuses(app) == ["sent", "pending"]
+
+
+def test_an_error_escaping_the_pass_still_stores_what_was_sent_and_gives_back_the_rest(
+    scripted, clock, monkeypatch
+):
+    app = scripted()
+    first, _ = two_handed_notices(app)
+
+    def at_send(n):
+        if n == 2:
+            release()
+            raise RuntimeError("the channel's library broke")
+
+    with writer_held(app) as release:
+        sending(monkeypatch, app, at_send)
+        with pytest.raises(RuntimeError):
+            outbox.deliver_due(app)
+    assert delivery_log(app) == [(first, "sent")]
+    assert leases(app) == [("sent", None), ("pending", None)]
