@@ -545,3 +545,31 @@ def test_an_error_escaping_the_pass_still_stores_what_was_sent_and_gives_back_th
             outbox.deliver_due(app)
     assert delivery_log(app) == [(first, "sent")]
     assert leases(app) == [("sent", None), ("pending", None)]
+
+
+def test_a_pass_waits_for_the_writer_once_marks_waiting_reach_the_bound(
+    scripted, clock, monkeypatch
+):
+    # A crash re-sends the pages whose marks wait: at most MARKS_WAITING of them.
+    monkeypatch.setattr(outbox, "MARKS_WAITING", 2)
+    app = scripted()
+    with delivering(app):
+        for title in ("first", "second", "third"):
+            open_incident(app, title)
+    seen = []
+    with writer_held(app) as release:
+
+        def at_send(n):
+            seen.append(statuses(app))
+            if n == 2:  # let go a little later: the pass must wait for it, not go on
+                threading.Timer(0.3, release).start()
+
+        sending(monkeypatch, app, at_send)
+        assert outbox.deliver_due(app) == DeliveryStats(sent=3)
+    waited = app.store.dialect == "sqlite"
+    assert seen == [
+        ["pending"] * 3,
+        ["pending" if waited else "sent", "pending", "pending"],
+        ["sent", "sent", "pending"],
+    ]
+    assert statuses(app) == ["sent"] * 3
