@@ -303,11 +303,12 @@ class _Marks:
 
     app: Any
     waiting: list[tuple[OutboxMessage, datetime]] = field(default_factory=list)
-    done: set[int] = field(default_factory=set)  # ids whose outcome is (or will be) stored
+    # Ids whose outcome is stored or waits here (the pass adds each message it sent or
+    # failed): their leases are not given back at the pass's end.
+    done: set[int] = field(default_factory=set)
 
     def sent(self, row: OutboxMessage, at: datetime) -> None:
         self.waiting.append((row, at))
-        self.done.add(row.id)
         with self.app.store.session_if_free() as session:
             if session is not None:
                 self._write(session)
@@ -380,6 +381,7 @@ def _send_claimed(
             blocked.add(queue)
             continue
         outcome = _send(app, row, bucket, marks)
+        marks.done.add(row.id)
         if outcome != "sent":
             blocked.add(queue)
         setattr(stats, outcome, getattr(stats, outcome) + 1)
@@ -555,7 +557,6 @@ def _send(app: Any, row: OutboxMessage, bucket: TokenBucket | None, marks: _Mark
         if exc.retry_after and bucket is not None:
             bucket.pause(app.clock.now() + timedelta(seconds=exc.retry_after))
         marks.flush()  # the delivery log keeps the order of the attempts
-        marks.done.add(row.id)
         return _failed(app, row, exc)
     marks.sent(row, app.clock.now())
     return "sent"
