@@ -117,6 +117,26 @@ def test_it_runs_sqlite_in_wal_mode(tmp_path):
     assert mode == "wal"
 
 
+def test_a_sqlite_store_keeps_twenty_connections_for_the_next_requests(tmp_path):
+    # The default pool kept 5 and closed the rest on return: under 200 API users a request
+    # in ~5 opened the file, ran the PRAGMAs and prepared its statements again.
+    store = Store(f"sqlite:///{tmp_path / 'pool.db'}")
+    try:
+        opened = _sqlite_connections(store, 25)
+        kept = store.engine.pool.checkedin()
+        again = _sqlite_connections(store, 20)
+    finally:
+        store.dispose()
+    assert (len(opened), kept, again <= opened) == (25, 20, True)
+
+
+def _sqlite_connections(store: Store, sessions: int) -> set[int]:
+    """Opens ``sessions`` pooled connections at once; the ids of their sqlite3 objects."""
+    with ExitStack() as stack:
+        opened = [stack.enter_context(store.read()) for _ in range(sessions)]
+        return {id(s.connection().connection.driver_connection) for s in opened}
+
+
 def test_it_gives_back_an_aware_utc_datetime_exactly(store):
     at = datetime(2026, 11, 28, 2, 0, 0, 123456, tzinfo=UTC)
     with store.session() as session:
