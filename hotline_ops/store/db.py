@@ -11,6 +11,7 @@ import ast
 import json
 import select
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -139,6 +140,47 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+class Overrun(Exception):
+    """A bounded read (``Store.read_within``) was cut off at its budget."""
+
+
+# How many SQLite VM instructions run between two looks at the clock: ~0.1 ms of work, so a
+# cut-off comes that late at most and the look costs nothing measurable.
+PROGRESS_STEPS = 5_000
+
+
+@contextmanager
+def _sqlite_bound(raw: Any, budget_s: float) -> Iterator[None]:
+    deadline = time.monotonic() + budget_s
+    # A true return makes SQLite abandon the statement: OperationalError "interrupted".
+    raw.set_progress_handler(lambda: time.monotonic() > deadline, PROGRESS_STEPS)
+    try:
+        yield
+    finally:
+        raw.set_progress_handler(None, 0)
+
+
+@contextmanager
+def _postgresql_bound(raw: Any, budget_s: float) -> Iterator[None]:
+    # The server cancels each statement past the timeout (QueryCanceled). The reads are in
+    # autocommit, so the setting is the connection's until RESET gives back the value the
+    # server, the role or the URL chose.
+    ms = max(1, round(budget_s * 1000))  # 0 would mean no timeout at all
+    raw.execute("SELECT set_config('statement_timeout', %s, false)", (str(ms),))
+    try:
+        yield
+    finally:
+        raw.execute("RESET statement_timeout")
+
+
+def _cut_off(exc: OperationalError) -> bool:
+    """Whether a bound above stopped the statement (not a lock, a lost connection …)."""
+    name = type(exc.orig).__name__
+    return name == "QueryCanceled" or (
+        name == "OperationalError" and str(exc.orig) == "interrupted"
+    )
+
+
 class _Unlocked:
     """PostgreSQL's writers need no lock in the process: the server orders them."""
 
@@ -207,6 +249,23 @@ class Store:
                 yield session
             finally:
                 session.rollback()
+
+    @contextmanager
+    def read_within(self, budget_s: float) -> Iterator[Session]:
+        """``read()`` for work run on the event loop itself: a statement still running
+        ``budget_s`` after the session began is cut off and ``Overrun`` raised, so a heavy
+        read stalls every other request for at most that long (its caller then runs it
+        again on a worker thread). Nothing is written either way."""
+        with self.read() as session:
+            raw = session.connection().connection.driver_connection
+            bound = _sqlite_bound if self.dialect == "sqlite" else _postgresql_bound
+            try:
+                with bound(raw, budget_s):
+                    yield session
+            except OperationalError as exc:
+                if not _cut_off(exc):
+                    raise
+                raise Overrun(f"a read ran past its {budget_s * 1000:g} ms budget") from exc
 
     def upgrade(self) -> str:
         # Alembic takes 0.5 s to import: only upgrading loads it, not every CLI command.

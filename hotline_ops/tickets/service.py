@@ -452,10 +452,12 @@ SUMMARY_COLUMNS = tuple(_COLUMNS[name] for name in SUMMARY_NAMES)
 SummaryRow = namedtuple("SummaryRow", SUMMARY_NAMES)
 
 
-def search(app: Any, *, query: SearchIn) -> tuple[list[Any], bool]:
+def search(app: Any, *, query: SearchIn, budget_s: float | None = None) -> tuple[list[Any], bool]:
     """Matching tickets, urgent open ones pinned on top (P4.2), newest first; and whether
-    another page follows (no COUNT over millions of rows: one extra row is fetched)."""
-    with app.store.read() as session:
+    another page follows (no COUNT over millions of rows: one extra row is fetched).
+    With ``budget_s`` the read is cut off past it (store.db.Overrun): see the API."""
+    reading = app.store.read() if budget_s is None else app.store.read_within(budget_s)
+    with reading as session:
         rows = search_rows(session, query, app.clock.now())
     return rows[: query.per_page], len(rows) > query.per_page
 

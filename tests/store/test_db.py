@@ -3,6 +3,7 @@ the services rely on (one open incident per key, an append-only timeline, outbox
 
 from __future__ import annotations
 
+import time
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -12,7 +13,7 @@ from sqlalchemy.exc import DatabaseError, IntegrityError, StatementError
 from sqlalchemy.pool import NullPool
 
 from hotline_ops.errors import StoreError
-from hotline_ops.store.db import Store
+from hotline_ops.store.db import Overrun, Store
 from hotline_ops.store.models import Incident, IncidentEvent, OutboxMessage, TargetState
 from tests.conftest import T0
 from tests.support.migrations import HEAD
@@ -384,3 +385,59 @@ def test_a_postgresql_store_keeps_twenty_connections_for_the_next_requests(pg_ur
     finally:
         store.dispose()
     assert (len(opened), kept, again <= opened) == (25, 20, True)
+
+
+ENDLESS = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+COUNT_TO = (
+    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < :n)"
+    " SELECT count(*) FROM c"
+)
+
+
+def test_a_bounded_sqlite_read_is_cut_off_at_its_budget_and_leaves_no_bound(tmp_path):
+    # A search run on the event loop must not stall it: SQLite's progress handler stops
+    # the statement; the pooled connection then reads without any bound.
+    store = Store(f"sqlite:///{tmp_path / 'bound.db'}")
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(Overrun) as cut, store.read_within(0.05) as session:
+            session.execute(sa.text(ENDLESS))
+        took = time.monotonic() - t0
+        with store.read() as session:  # the same, only pooled connection
+            counted = session.execute(sa.text(COUNT_TO), {"n": 300_000}).scalar()
+    finally:
+        store.dispose()
+    assert (str(cut.value), took < 2.0, counted) == (
+        "a read ran past its 50 ms budget",
+        True,
+        300_000,
+    )
+
+
+def test_a_bounded_read_within_its_budget_gives_its_rows(store):
+    with store.read_within(5.0) as session:
+        counted = session.execute(sa.text(COUNT_TO), {"n": 1000}).scalar()
+    assert counted == 1000
+
+
+def test_a_bounded_read_passes_other_errors_through(store):
+    with pytest.raises(DatabaseError) as failed, store.read_within(5.0) as session:
+        session.execute(sa.text("SELECT * FROM no_such_table"))
+    assert (failed.type is not Overrun, "no_such_table" in str(failed.value)) == (True, True)
+
+
+def test_a_bounded_postgresql_read_is_cut_off_and_its_connection_keeps_the_servers_timeout(
+    pg_url,
+):
+    store = Store(pg_url)
+    try:
+        with pytest.raises(Overrun), store.read_within(0.05) as session:
+            pid = session.scalar(sa.text("SELECT pg_backend_pid()"))
+            session.execute(sa.text("SELECT pg_sleep(5)"))
+        with store.read() as session:
+            after = session.execute(
+                sa.text("SELECT pg_backend_pid(), current_setting('statement_timeout')")
+            ).one()
+    finally:
+        store.dispose()
+    assert tuple(after) == (pid, "0")
