@@ -129,6 +129,9 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
     return engine
 
 
+BUSY_TIMEOUT_MS = 30_000
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     # WAL lets readers (CLI, /metrics) run beside the daemon's writer; busy_timeout makes a
@@ -136,7 +139,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cur.close()
 
 
@@ -173,12 +176,53 @@ def _postgresql_bound(raw: Any, budget_s: float) -> Iterator[None]:
         raw.execute("RESET statement_timeout")
 
 
-def _cut_off(exc: OperationalError) -> bool:
-    """Whether a bound above stopped the statement (not a lock, a lost connection …)."""
-    name = type(exc.orig).__name__
-    return name == "QueryCanceled" or (
-        name == "OperationalError" and str(exc.orig) == "interrupted"
+@contextmanager
+def _sqlite_write_bound(raw: Any, budget_s: float) -> Iterator[None]:
+    # No busy handler: a lock another process holds fails the statement at once
+    # ("database is locked") instead of sleeping on the event loop.
+    raw.execute("PRAGMA busy_timeout=0")
+    try:
+        with _sqlite_bound(raw, budget_s):
+            yield
+    finally:
+        raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+
+@contextmanager
+def _postgresql_local(raw: Any, budget_s: float) -> Iterator[None]:
+    # SET LOCAL: both end with the transaction, committed or not.
+    ms = str(max(1, round(budget_s * 1000)))
+    raw.execute(
+        "SELECT set_config('statement_timeout', %s, true), set_config('lock_timeout', %s, true)",
+        (ms, ms),
     )
+    yield
+
+
+@contextmanager
+def _overrun(budget_s: float) -> Iterator[None]:
+    try:
+        yield
+    except OperationalError as exc:
+        if not _cut_off(exc):
+            raise
+        raise Overrun(f"cut off at its {budget_s * 1000:g} ms budget: {exc.orig}") from exc
+
+
+# What a bound above makes the database raise; a lost connection, a full disk … pass on.
+CUT_OFF = {
+    "QueryCanceled": None,  # PostgreSQL's statement_timeout
+    "LockNotAvailable": None,  # PostgreSQL's lock_timeout
+    "OperationalError": ("interrupted", "database is locked"),  # SQLite
+}
+
+
+def _cut_off(exc: OperationalError) -> bool:
+    name = type(exc.orig).__name__
+    if name not in CUT_OFF:
+        return False
+    messages = CUT_OFF[name]
+    return messages is None or str(exc.orig) in messages
 
 
 class _Unlocked:
@@ -240,6 +284,25 @@ class Store:
             self._writer.release()
 
     @contextmanager
+    def session_within(self, budget_s: float) -> Iterator[Session]:
+        """``session()`` for a short write run on the event loop itself, which must never
+        wait: ``Overrun`` at once when another thread of this process is writing, and when
+        a statement runs past ``budget_s`` or meets another process's lock (SQLite's busy
+        handler is off for it; PostgreSQL's lock_timeout). The transaction is then rolled
+        back: nothing is written, and the caller runs the work again on a worker thread."""
+        if not self._writer.acquire(blocking=False):
+            raise Overrun("another thread is writing")
+        try:
+            with self._sessions.begin() as session:
+                raw = session.connection().connection.driver_connection
+                bound = _sqlite_write_bound if self.dialect == "sqlite" else _postgresql_local
+                with _overrun(budget_s), bound(raw, budget_s):
+                    yield session
+                    session.flush()  # the last statements run inside the bound
+        finally:
+            self._writer.release()
+
+    @contextmanager
     def read(self) -> Iterator[Session]:
         """A read-only session that skips the writer lock: a SQLite WAL reader never waits
         for the writer, so searches need not queue behind creates. Rolled back at the end;
@@ -259,13 +322,8 @@ class Store:
         with self.read() as session:
             raw = session.connection().connection.driver_connection
             bound = _sqlite_bound if self.dialect == "sqlite" else _postgresql_bound
-            try:
-                with bound(raw, budget_s):
-                    yield session
-            except OperationalError as exc:
-                if not _cut_off(exc):
-                    raise
-                raise Overrun(f"a read ran past its {budget_s * 1000:g} ms budget") from exc
+            with _overrun(budget_s), bound(raw, budget_s):
+                yield session
 
     def upgrade(self) -> str:
         # Alembic takes 0.5 s to import: only upgrading loads it, not every CLI command.

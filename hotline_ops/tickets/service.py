@@ -40,12 +40,22 @@ def caller_location(number: str) -> str:
     return geocoder.description_for_number(parsed, "zh") or ""
 
 
-def create(app: Any, *, body: TicketIn, actor: str, synthetic: bool = False) -> Ticket:
+def create(
+    app: Any,
+    *,
+    body: TicketIn,
+    actor: str,
+    synthetic: bool = False,
+    budget_s: float | None = None,
+) -> Ticket:
+    """Intake (P1.1). With ``budget_s`` the transaction gives up rather than wait
+    (store.db.Overrun, nothing written): see the API."""
     now = app.clock.now()
     content = app.ticket_content
     if content.catalogue.categories.get(body.category) is None:
         raise BadRequest(f"category: unknown category code '{body.category}'")
-    with app.store.session() as session:
+    writing = app.store.session() if budget_s is None else app.store.session_within(budget_s)
+    with writing as session:
         ticket = Ticket(
             number=f"~{uuid.uuid4().hex[:24]}",
             **body.model_dump(),

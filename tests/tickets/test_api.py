@@ -4,6 +4,7 @@ attachments (P2.1), OpenAPI."""
 from __future__ import annotations
 
 import hashlib
+import threading
 
 import pytest
 from fastapi.concurrency import run_in_threadpool
@@ -129,6 +130,37 @@ def test_a_search_cut_off_on_the_event_loop_is_answered_from_a_worker_thread(
         [None],
         mine[::-1],
     )
+
+
+def test_a_create_waits_on_a_worker_thread_not_on_the_event_loop(tmp_path, make_app, monkeypatch):
+    # Another thread holds SQLite's writer: the loop hands the create on; it is made once
+    # the writer is free, and answered 201.
+    sqlite = make_app(ticket_site(tmp_path / "site"), f"sqlite:///{tmp_path / 'var' / 's.db'}")
+    api = client_and_tokens(sqlite)
+    holding, done, threaded = threading.Event(), threading.Event(), []
+
+    def writer():
+        with sqlite.store.session():
+            holding.set()
+            done.wait(10)
+
+    async def on_a_thread(fn, *args, **kwargs):
+        threaded.append(kwargs.get("budget_s"))
+        done.set()  # the writer lets go once the create is on its thread
+        return await run_in_threadpool(fn, *args, **kwargs)
+
+    monkeypatch.setattr(ticket_api, "run_in_threadpool", on_a_thread)
+    thread = threading.Thread(target=writer)
+    thread.start()
+    holding.wait(10)
+    try:
+        made = _create(api, caller_number="13977400789")
+    finally:
+        done.set()
+        thread.join()
+    client, h = api
+    found = client.get("/api/tickets?caller=13977400789", headers=h["auditor"]).json()
+    assert (threaded, [t["id"] for t in found["items"]]) == ([None], [made["id"]])
 
 
 def test_it_lists_the_callers_earlier_tickets(api):
