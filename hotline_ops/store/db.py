@@ -49,7 +49,7 @@ def make_engine(url: str) -> Engine:
 POOL_SIZE = 20
 
 
-def _postgresql_engine(url: str) -> Engine:
+def _postgresql_engine(url: str, pool_size: int = POOL_SIZE) -> Engine:
     # No pool pre-ping: its SELECT 1 on every checkout was a round trip per request. A
     # pooled connection the server ended is caught without one: see _closed_by_server.
     # Pool: SQLAlchemy's default of 5 kept, up to 15, closed every connection past the fifth
@@ -58,7 +58,7 @@ def _postgresql_engine(url: str) -> Engine:
     # database's CPU per request doubled). 20 are kept, opened only as needed; up to 20 more
     # for a burst, as many as the API's worker threads (40) could hold at once.
     engine = create_engine(
-        url, json_deserializer=_json_from_bytes, pool_size=POOL_SIZE, max_overflow=POOL_SIZE
+        url, json_deserializer=_json_from_bytes, pool_size=pool_size, max_overflow=pool_size
     )
     event.listen(engine, "connect", _session_settings)
     event.listen(engine, "checkout", _closed_by_server)
@@ -163,17 +163,20 @@ def _sqlite_bound(raw: Any, budget_s: float) -> Iterator[None]:
         raw.set_progress_handler(None, 0)
 
 
-@contextmanager
-def _postgresql_bound(raw: Any, budget_s: float) -> Iterator[None]:
-    # The server cancels each statement past the timeout (QueryCanceled). The reads are in
-    # autocommit, so the setting is the connection's until RESET gives back the value the
-    # server, the role or the URL chose.
+def _bounded_postgresql_engine(url: str, budget_s: float) -> Engine:
+    """Connections for ``Store.read_within`` alone, whose ``statement_timeout`` is the budget
+    from their start: the server cancels a statement past it (QueryCanceled). Setting and
+    resetting it around each read on the ordinary connections cost two round trips a search,
+    made while the event loop waits. Only the loop reads through them, one read at a time."""
+    engine = _postgresql_engine(url, pool_size=2)
     ms = max(1, round(budget_s * 1000))  # 0 would mean no timeout at all
-    raw.execute("SELECT set_config('statement_timeout', %s, false)", (str(ms),))
-    try:
-        yield
-    finally:
-        raw.execute("RESET statement_timeout")
+
+    def bounded(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.execute("SELECT set_config('statement_timeout', %s, false)", (str(ms),))
+        dbapi_conn.commit()
+
+    event.listen(engine, "connect", bounded)
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 @contextmanager
@@ -259,6 +262,8 @@ class Store:
         # meeting on SQLite's lock, whose busy handler sleeps 1-100 ms between retries.
         # Other processes (the CLI) still wait through busy_timeout.
         self._writer = threading.RLock() if self.dialect == "sqlite" else _Unlocked()
+        self._bounded: dict[float, sessionmaker[Session]] = {}  # read_within, PostgreSQL
+        self._bounded_lock = threading.Lock()
 
     @property
     def dialect(self) -> str:
@@ -319,11 +324,25 @@ class Store:
         ``budget_s`` after the session began is cut off and ``Overrun`` raised, so a heavy
         read stalls every other request for at most that long (its caller then runs it
         again on a worker thread). Nothing is written either way."""
+        if self.dialect == "postgresql":
+            with _overrun(budget_s), self._bounded_readers(budget_s)() as session:
+                try:
+                    yield session
+                finally:
+                    session.rollback()
+            return
         with self.read() as session:
             raw = session.connection().connection.driver_connection
-            bound = _sqlite_bound if self.dialect == "sqlite" else _postgresql_bound
-            with _overrun(budget_s), bound(raw, budget_s):
+            with _overrun(budget_s), _sqlite_bound(raw, budget_s):
                 yield session
+
+    def _bounded_readers(self, budget_s: float) -> sessionmaker[Session]:
+        with self._bounded_lock:
+            found = self._bounded.get(budget_s)
+            if found is None:
+                engine = _bounded_postgresql_engine(self.url, budget_s)
+                found = self._bounded[budget_s] = sessionmaker(engine, expire_on_commit=False)
+            return found
 
     def upgrade(self) -> str:
         # Alembic takes 0.5 s to import: only upgrading loads it, not every CLI command.
@@ -353,6 +372,11 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        with self._bounded_lock:
+            for sessions in self._bounded.values():
+                bind = sessions.kw["bind"]
+                bind.engine.dispose()
+            self._bounded.clear()
 
 
 def _current_revision(conn: Connection) -> str | None:
