@@ -20,8 +20,7 @@ def parse_period(text: str, tz: Any) -> core.Period:
 
 
 def compute(app: Any, *, period: core.Period) -> dict[str, Any]:
-    with app.store.session() as session:
-        figures = ticket_kpi.measure(session, period.start, period.end)
+    figures = ticket_kpi.measure_in(app.store, period.start, period.end)
     return {
         "period": period.label,
         "start": period.start.isoformat(),

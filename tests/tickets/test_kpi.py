@@ -9,6 +9,7 @@ import pytest
 
 from hotline_ops.core import kpi as core
 from hotline_ops.services import timers as timer_loop
+from hotline_ops.store import ticket_kpi
 from hotline_ops.tickets import cdr, kpi, service
 from tests.tickets.helpers import HAPPY, body, ticket_site, walk
 
@@ -120,3 +121,22 @@ def test_it_counts_a_caller_back_on_the_same_subject_within_30_days_as_a_repeat(
     service.create(app, body=body(), actor="s")  # same caller, same subject: a repeat
     service.create(app, body=body(category="030101"), actor="s")  # another subject
     assert kpi.compute(app, period=MARCH)["kpi"]["repeat_call_rate"] == core.ratio(1, 3)
+
+
+def test_the_parallel_queries_give_what_one_session_gives(app, clock):
+    # kpi.compute runs the five KPI queries at once (ticket_kpi.measure_in); the reports
+    # run them in one session (ticket_kpi.measure): the figures must be the same.
+    scores = {"via": "seat", "attitude": 3, "efficiency": 1, "result": 2}
+    first = service.create(app, body=body(), actor="s")
+    walk(app, first.id, [*HAPPY[:9], ("evaluate", {"satisfaction": scores})])
+    clock.advance(timedelta(days=2))
+    service.create(app, body=body(), actor="s")  # a repeat, still open
+    service.create(app, body=body(category="030101"), actor="s")
+    with app.store.read() as session:
+        one_session = ticket_kpi.measure(session, MARCH.start, MARCH.end)
+    parallel = ticket_kpi.measure_in(app.store, MARCH.start, MARCH.end)
+    assert (parallel, parallel["repeat_call_rate"], parallel["evaluation_coverage"]) == (
+        one_session,
+        core.ratio(1, 3),
+        core.ratio(1, 1),
+    )
