@@ -19,6 +19,7 @@ from hotline_ops.store.models import Deadline, IncidentEvent, OutboxMessage
 from hotline_ops.store.routing import DeliveryAttempt
 from tests.conftest import T0
 from tests.support.content import LEVELS, write_content
+from tests.support.store import writer_held
 
 TRANSIENT = "fake channel 'ops': scripted transient failure"
 PERMANENT = "fake channel 'ops': scripted permanent failure"
@@ -440,27 +441,6 @@ def delivery_log(app) -> list[tuple[int, str]]:
         return [tuple(row) for row in rows]
 
 
-@contextmanager
-def writer_held(app):
-    """Another thread of this process in a store transaction (as the journal consumer opening
-    incidents) until the returned function is called."""
-    inside, done = threading.Event(), threading.Event()
-
-    def hold():
-        with app.store.session():
-            inside.set()
-            done.wait(10)
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    inside.wait(10)
-    try:
-        yield done.set
-    finally:
-        done.set()
-        thread.join(10)
-
-
 def two_handed_notices(app) -> list[int]:
     with delivering(app):
         open_incident(app, "first")
@@ -498,7 +478,7 @@ def test_while_another_thread_writes_a_pass_sends_on_and_stores_its_marks_after(
     app = scripted()
     first, second = two_handed_notices(app)
     seen = []
-    with writer_held(app) as release:
+    with writer_held(app.store) as release:
 
         def at_send(n):
             seen.append(statuses(app))
@@ -521,7 +501,7 @@ def test_a_failure_after_a_waiting_mark_keeps_the_delivery_log_in_order(
 ):
     app = scripted("ok", "transient")
     first, second = two_handed_notices(app)
-    with writer_held(app) as release:
+    with writer_held(app.store) as release:
         sending(monkeypatch, app, lambda n: release() if n == 2 else None)
         assert outbox.deliver_due(app) == DeliveryStats(sent=1, retried=1)
     assert delivery_log(app) == [(first, "sent"), (second, "retry")]
@@ -539,7 +519,7 @@ def test_an_error_escaping_the_pass_still_stores_what_was_sent_and_gives_back_th
             release()
             raise RuntimeError("the channel's library broke")
 
-    with writer_held(app) as release:
+    with writer_held(app.store) as release:
         sending(monkeypatch, app, at_send)
         with pytest.raises(RuntimeError):
             outbox.deliver_due(app)
@@ -557,7 +537,7 @@ def test_a_pass_waits_for_the_writer_once_marks_waiting_reach_the_bound(
         for title in ("first", "second", "third"):
             open_incident(app, title)
     seen = []
-    with writer_held(app) as release:
+    with writer_held(app.store) as release:
 
         def at_send(n):
             seen.append(statuses(app))

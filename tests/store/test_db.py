@@ -4,7 +4,6 @@ the services rely on (one open incident per key, an append-only timeline, outbox
 from __future__ import annotations
 
 import sqlite3
-import threading
 import time
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta, timezone
@@ -19,6 +18,7 @@ from hotline_ops.store.db import Overrun, Store
 from hotline_ops.store.models import Incident, IncidentEvent, OutboxMessage, TargetState
 from tests.conftest import T0
 from tests.support.migrations import HEAD
+from tests.support.store import writer_held
 
 
 @pytest.fixture
@@ -118,26 +118,6 @@ def test_it_runs_sqlite_in_wal_mode(tmp_path):
     finally:
         store.dispose()
     assert mode == "wal"
-
-
-def test_a_sqlite_store_keeps_twenty_connections_for_the_next_requests(tmp_path):
-    # The default pool kept 5 and closed the rest on return: under 200 API users a request
-    # in ~5 opened the file, ran the PRAGMAs and prepared its statements again.
-    store = Store(f"sqlite:///{tmp_path / 'pool.db'}")
-    try:
-        opened = _sqlite_connections(store, 25)
-        kept = store.engine.pool.checkedin()
-        again = _sqlite_connections(store, 20)
-    finally:
-        store.dispose()
-    assert (len(opened), kept, again <= opened) == (25, 20, True)
-
-
-def _sqlite_connections(store: Store, sessions: int) -> set[int]:
-    """Opens ``sessions`` pooled connections at once; the ids of their sqlite3 objects."""
-    with ExitStack() as stack:
-        opened = [stack.enter_context(store.read()) for _ in range(sessions)]
-        return {id(s.connection().connection.driver_connection) for s in opened}
 
 
 def test_it_gives_back_an_aware_utc_datetime_exactly(store):
@@ -376,17 +356,26 @@ def test_a_postgresql_store_plans_for_ssd_unless_the_server_was_tuned(pg_url):
     assert (untuned, from_url, plain, from_database) == ("1.1", "2.5", "4", "3")
 
 
-def test_a_postgresql_store_keeps_twenty_connections_for_the_next_requests(pg_url):
+def test_a_store_keeps_twenty_connections_for_the_next_requests(store_url):
     # SQLAlchemy's default pool kept 5 and closed the rest on return: a busy API opened a
-    # new server process for a fifth of its requests.
-    store = Store(pg_url)
+    # new server process (PostgreSQL), or reopened the file, ran the PRAGMAs and prepared
+    # its statements again (SQLite), for a fifth of its requests.
+    store = Store(store_url)
+    held = _backend_pids if store.dialect == "postgresql" else _sqlite_connections
     try:
-        opened = _backend_pids(store, 25)
+        opened = held(store, 25)
         kept = store.engine.pool.checkedin()
-        again = _backend_pids(store, 20)
+        again = held(store, 20)
     finally:
         store.dispose()
     assert (len(opened), kept, again <= opened) == (25, 20, True)
+
+
+def _sqlite_connections(store: Store, sessions: int) -> set[int]:
+    """Opens ``sessions`` pooled connections at once; the ids of their sqlite3 objects."""
+    with ExitStack() as stack:
+        opened = [stack.enter_context(store.read()) for _ in range(sessions)]
+        return {id(s.connection().connection.driver_connection) for s in opened}
 
 
 ENDLESS = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
@@ -466,24 +455,11 @@ def test_a_bounded_sqlite_write_gives_up_at_once_while_another_thread_writes(tmp
     # (PostgreSQL's writers do not take turns; a row lock there: the test below.)
     store = Store(f"sqlite:///{tmp_path / 'turns.db'}")
     store.upgrade()
-    holding, done = threading.Event(), threading.Event()
-
-    def writer():
-        with store.session():
-            holding.set()
-            done.wait(10)
-
-    thread = threading.Thread(target=writer)
-    thread.start()
-    holding.wait(10)
-    try:
+    with writer_held(store):
         t0 = time.monotonic()
         with pytest.raises(Overrun) as cut, store.session_within(5.0) as session:
             session.execute(sa.text(WRITE))
         took = time.monotonic() - t0
-    finally:
-        done.set()
-        thread.join()
     with store.read() as session:
         written = session.scalar(sa.text(PROBES))
     store.dispose()

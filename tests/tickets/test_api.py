@@ -4,7 +4,6 @@ attachments (P2.1), OpenAPI."""
 from __future__ import annotations
 
 import hashlib
-import threading
 
 import pytest
 from fastapi.concurrency import run_in_threadpool
@@ -14,6 +13,7 @@ from hotline_ops.store import db
 from hotline_ops.store.tickets import TicketToken
 from hotline_ops.tickets import api as ticket_api
 from hotline_ops.tickets import attachments
+from tests.support.store import writer_held
 from tests.tickets.api_helpers import client_and_tokens
 from tests.tickets.helpers import ticket_site
 
@@ -137,27 +137,16 @@ def test_a_create_waits_on_a_worker_thread_not_on_the_event_loop(tmp_path, make_
     # the writer is free, and answered 201.
     sqlite = make_app(ticket_site(tmp_path / "site"), f"sqlite:///{tmp_path / 'var' / 's.db'}")
     api = client_and_tokens(sqlite)
-    holding, done, threaded = threading.Event(), threading.Event(), []
-
-    def writer():
-        with sqlite.store.session():
-            holding.set()
-            done.wait(10)
+    threaded = []
 
     async def on_a_thread(fn, *args, **kwargs):
         threaded.append(kwargs.get("budget_s"))
-        done.set()  # the writer lets go once the create is on its thread
+        release()  # the other writer lets go once the create is on its thread
         return await run_in_threadpool(fn, *args, **kwargs)
 
     monkeypatch.setattr(ticket_api, "run_in_threadpool", on_a_thread)
-    thread = threading.Thread(target=writer)
-    thread.start()
-    holding.wait(10)
-    try:
+    with writer_held(sqlite.store) as release:
         made = _create(api, caller_number="13977400789")
-    finally:
-        done.set()
-        thread.join()
     client, h = api
     found = client.get("/api/tickets?caller=13977400789", headers=h["auditor"]).json()
     assert (threaded, [t["id"] for t in found["items"]]) == ([None], [made["id"]])
