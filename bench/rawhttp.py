@@ -23,7 +23,7 @@ def use_uvloop() -> None:
 
 
 class ClientError(Exception):
-    pass
+    """A request failed (timeout, refused, cut short); its connection is closed."""
 
 
 class Conn:

@@ -7,6 +7,12 @@ fixed here in one place and never reused for another meaning.
 from __future__ import annotations
 
 
+class Overrun(Exception):
+    """Work run on the event loop was cut off at its budget (``Store.read_within``,
+    ``Store.session_within``) and nothing was written: the caller runs it again on a worker
+    thread. Never shown to a user, hence no HotlineOpsError."""
+
+
 class HotlineOpsError(Exception):
     """Base class: a failure the user can act on, printed as one line."""
 

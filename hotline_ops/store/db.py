@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from hotline_ops.errors import StoreError
+from hotline_ops.errors import Overrun, StoreError
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -143,10 +143,6 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-class Overrun(Exception):
-    """A bounded read (``Store.read_within``) was cut off at its budget."""
-
-
 # How many SQLite VM instructions run between two looks at the clock: ~0.1 ms of work, so a
 # cut-off comes that late at most and the look costs nothing measurable.
 PROGRESS_STEPS = 5_000
@@ -169,14 +165,19 @@ def _bounded_postgresql_engine(url: str, budget_s: float) -> Engine:
     resetting it around each read on the ordinary connections cost two round trips a search,
     made while the event loop waits. Only the loop reads through them, one read at a time."""
     engine = _postgresql_engine(url, pool_size=2)
-    ms = max(1, round(budget_s * 1000))  # 0 would mean no timeout at all
+    ms = _timeout_ms(budget_s)
 
     def bounded(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.execute("SELECT set_config('statement_timeout', %s, false)", (str(ms),))
+        dbapi_conn.execute("SELECT set_config('statement_timeout', %s, false)", (ms,))
         dbapi_conn.commit()
 
     event.listen(engine, "connect", bounded)
-    return engine.execution_options(isolation_level="AUTOCOMMIT")
+    return engine
+
+
+def _timeout_ms(budget_s: float) -> str:
+    """A PostgreSQL timeout setting in ms; never 0, which would mean no timeout at all."""
+    return str(max(1, round(budget_s * 1000)))
 
 
 @contextmanager
@@ -194,7 +195,7 @@ def _sqlite_write_bound(raw: Any, budget_s: float) -> Iterator[None]:
 @contextmanager
 def _postgresql_local(raw: Any, budget_s: float) -> Iterator[None]:
     # SET LOCAL: both end with the transaction, committed or not.
-    ms = str(max(1, round(budget_s * 1000)))
+    ms = _timeout_ms(budget_s)
     raw.execute(
         "SELECT set_config('statement_timeout', %s, true), set_config('lock_timeout', %s, true)",
         (ms, ms),
@@ -262,7 +263,8 @@ class Store:
         # meeting on SQLite's lock, whose busy handler sleeps 1-100 ms between retries.
         # Other processes (the CLI) still wait through busy_timeout.
         self._writer = threading.RLock() if self.dialect == "sqlite" else _Unlocked()
-        self._bounded: dict[float, sessionmaker[Session]] = {}  # read_within, PostgreSQL
+        # read_within on PostgreSQL: per budget, its engine and sessions
+        self._bounded: dict[float, tuple[Engine, sessionmaker[Session]]] = {}
         self._bounded_lock = threading.Lock()
 
     @property
@@ -338,11 +340,11 @@ class Store:
 
     def _bounded_readers(self, budget_s: float) -> sessionmaker[Session]:
         with self._bounded_lock:
-            found = self._bounded.get(budget_s)
-            if found is None:
+            if budget_s not in self._bounded:
                 engine = _bounded_postgresql_engine(self.url, budget_s)
-                found = self._bounded[budget_s] = sessionmaker(engine, expire_on_commit=False)
-            return found
+                readers = engine.execution_options(isolation_level="AUTOCOMMIT")
+                self._bounded[budget_s] = (engine, sessionmaker(readers, expire_on_commit=False))
+            return self._bounded[budget_s][1]
 
     def upgrade(self) -> str:
         # Alembic takes 0.5 s to import: only upgrading loads it, not every CLI command.
@@ -373,9 +375,8 @@ class Store:
     def dispose(self) -> None:
         self.engine.dispose()
         with self._bounded_lock:
-            for sessions in self._bounded.values():
-                bind = sessions.kw["bind"]
-                bind.engine.dispose()
+            for engine, _sessions in self._bounded.values():
+                engine.dispose()
             self._bounded.clear()
 
 

@@ -49,7 +49,7 @@ def create(
     budget_s: float | None = None,
 ) -> Ticket:
     """Intake (P1.1). With ``budget_s`` the transaction gives up rather than wait
-    (store.db.Overrun, nothing written): see the API."""
+    (errors.Overrun, nothing written): see the API."""
     now = app.clock.now()
     content = app.ticket_content
     if content.catalogue.categories.get(body.category) is None:
@@ -465,7 +465,7 @@ SummaryRow = namedtuple("SummaryRow", SUMMARY_NAMES)
 def search(app: Any, *, query: SearchIn, budget_s: float | None = None) -> tuple[list[Any], bool]:
     """Matching tickets, urgent open ones pinned on top (P4.2), newest first; and whether
     another page follows (no COUNT over millions of rows: one extra row is fetched).
-    With ``budget_s`` the read is cut off past it (store.db.Overrun): see the API."""
+    With ``budget_s`` the read is cut off past it (errors.Overrun): see the API."""
     reading = app.store.read() if budget_s is None else app.store.read_within(budget_s)
     with reading as session:
         rows = search_rows(session, query, app.clock.now())

@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DatabaseError, IntegrityError, StatementError
 from sqlalchemy.pool import NullPool
 
-from hotline_ops.errors import StoreError
-from hotline_ops.store.db import Overrun, Store
+from hotline_ops.errors import Overrun, StoreError
+from hotline_ops.store.db import Store
 from hotline_ops.store.models import Incident, IncidentEvent, OutboxMessage, TargetState
 from tests.conftest import T0
 from tests.support.migrations import HEAD
