@@ -160,15 +160,21 @@ def _sqlite_bound(raw: Any, budget_s: float) -> Iterator[None]:
 
 
 def _bounded_postgresql_engine(url: str, budget_s: float) -> Engine:
-    """Connections for ``Store.read_within`` alone, whose ``statement_timeout`` is the budget
-    from their start: the server cancels a statement past it (QueryCanceled). Setting and
-    resetting it around each read on the ordinary connections cost two round trips a search,
-    made while the event loop waits. Only the loop reads through them, one read at a time."""
+    """Connections for ``Store.read_within`` and ``Store.session_within`` alone, whose
+    ``statement_timeout`` and ``lock_timeout`` are the budget from their start: the server
+    cancels a statement past it (QueryCanceled) or a wait for a lock (LockNotAvailable).
+    Setting them around each request on the ordinary connections cost a round trip or two
+    (a create on the loop was six: BEGIN, SET LOCAL, three statements, COMMIT), made while
+    the event loop waits. Only the loop uses them, one request at a time."""
     engine = _postgresql_engine(url, pool_size=2)
     ms = _timeout_ms(budget_s)
 
     def bounded(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.execute("SELECT set_config('statement_timeout', %s, false)", (ms,))
+        dbapi_conn.execute(
+            "SELECT set_config('statement_timeout', %s, false),"
+            " set_config('lock_timeout', %s, false)",
+            (ms, ms),
+        )
         dbapi_conn.commit()
 
     event.listen(engine, "connect", bounded)
@@ -190,17 +196,6 @@ def _sqlite_write_bound(raw: Any, budget_s: float) -> Iterator[None]:
             yield
     finally:
         raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-
-
-@contextmanager
-def _postgresql_local(raw: Any, budget_s: float) -> Iterator[None]:
-    # SET LOCAL: both end with the transaction, committed or not.
-    ms = _timeout_ms(budget_s)
-    raw.execute(
-        "SELECT set_config('statement_timeout', %s, true), set_config('lock_timeout', %s, true)",
-        (ms, ms),
-    )
-    yield
 
 
 @contextmanager
@@ -263,8 +258,8 @@ class Store:
         # meeting on SQLite's lock, whose busy handler sleeps 1-100 ms between retries.
         # Other processes (the CLI) still wait through busy_timeout.
         self._writer = threading.RLock() if self.dialect == "sqlite" else _Unlocked()
-        # read_within on PostgreSQL: per budget, its engine and sessions
-        self._bounded: dict[float, tuple[Engine, sessionmaker[Session]]] = {}
+        # read_within and session_within on PostgreSQL: per budget, its engine and sessions
+        self._bounded: dict[float, _BoundedSessions] = {}
         self._bounded_lock = threading.Lock()
 
     @property
@@ -297,15 +292,19 @@ class Store:
         a statement runs past ``budget_s`` or meets another process's lock (SQLite's busy
         handler is off for it; PostgreSQL's lock_timeout). The transaction is then rolled
         back: nothing is written, and the caller runs the work again on a worker thread."""
+        if self.dialect == "postgresql":
+            with _overrun(budget_s), self._bounded_sessions(budget_s).writing.begin() as session:
+                yield session
+                session.flush()  # the last statements run inside the bound
+            return
         if not self._writer.acquire(blocking=False):
             raise Overrun("another thread is writing")
         try:
             with self._sessions.begin() as session:
                 raw = session.connection().connection.driver_connection
-                bound = _sqlite_write_bound if self.dialect == "sqlite" else _postgresql_local
-                with _overrun(budget_s), bound(raw, budget_s):
+                with _overrun(budget_s), _sqlite_write_bound(raw, budget_s):
                     yield session
-                    session.flush()  # the last statements run inside the bound
+                    session.flush()
         finally:
             self._writer.release()
 
@@ -327,7 +326,7 @@ class Store:
         read stalls every other request for at most that long (its caller then runs it
         again on a worker thread). Nothing is written either way."""
         if self.dialect == "postgresql":
-            with _overrun(budget_s), self._bounded_readers(budget_s)() as session:
+            with _overrun(budget_s), self._bounded_sessions(budget_s).reading() as session:
                 try:
                     yield session
                 finally:
@@ -338,13 +337,13 @@ class Store:
             with _overrun(budget_s), _sqlite_bound(raw, budget_s):
                 yield session
 
-    def _bounded_readers(self, budget_s: float) -> sessionmaker[Session]:
+    def _bounded_sessions(self, budget_s: float) -> _BoundedSessions:
         with self._bounded_lock:
             if budget_s not in self._bounded:
-                engine = _bounded_postgresql_engine(self.url, budget_s)
-                readers = engine.execution_options(isolation_level="AUTOCOMMIT")
-                self._bounded[budget_s] = (engine, sessionmaker(readers, expire_on_commit=False))
-            return self._bounded[budget_s][1]
+                self._bounded[budget_s] = _BoundedSessions(
+                    _bounded_postgresql_engine(self.url, budget_s)
+                )
+            return self._bounded[budget_s]
 
     def upgrade(self) -> str:
         # Alembic takes 0.5 s to import: only upgrading loads it, not every CLI command.
@@ -375,9 +374,20 @@ class Store:
     def dispose(self) -> None:
         self.engine.dispose()
         with self._bounded_lock:
-            for engine, _sessions in self._bounded.values():
-                engine.dispose()
+            for bounded in self._bounded.values():
+                bounded.engine.dispose()
             self._bounded.clear()
+
+
+class _BoundedSessions:
+    """One budget's bounded engine: reads in autocommit (one round trip, as ``read``),
+    writes in a transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        readers = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.reading = sessionmaker(readers, expire_on_commit=False)
+        self.writing = sessionmaker(engine, expire_on_commit=False)
 
 
 def _current_revision(conn: Connection) -> str | None:

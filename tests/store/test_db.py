@@ -495,6 +495,9 @@ def test_a_bounded_sqlite_write_gives_up_on_another_processs_lock_and_keeps_noth
 
 
 def test_a_bounded_postgresql_write_gives_up_on_a_row_lock_and_keeps_nothing(pg_url):
+    # The loop's writes, like its reads, have connections whose timeouts are the budget
+    # from their start (no SET LOCAL round trip a create); the store's other connections
+    # keep the server's values.
     store = Store(pg_url)
     store.upgrade()
     other = sa.create_engine(pg_url, poolclass=NullPool)
@@ -506,20 +509,21 @@ def test_a_bounded_postgresql_write_gives_up_on_a_row_lock_and_keeps_nothing(pg_
                 pid = session.scalar(sa.text("SELECT pg_backend_pid()"))
                 session.execute(sa.text(WRITE))
             took = time.monotonic() - t0
-        with store.session() as session:  # SET LOCAL ended with the rolled-back transaction
-            after = session.execute(
-                sa.text(
-                    "SELECT pg_backend_pid(), current_setting('lock_timeout'),"
-                    f" current_setting('statement_timeout'), ({PROBES})"
-                )
-            ).one()
+        with store.session_within(0.1) as session:  # the same connection, usable again
+            bounded = session.execute(sa.text(f"SELECT pg_backend_pid(), {TIMEOUTS}")).one()
+        with store.session() as session:
+            after = session.execute(sa.text(f"SELECT {TIMEOUTS}, ({PROBES})")).one()
     finally:
         other.dispose()
         store.dispose()
     # Both timeouts are the budget; whichever the server checks first cancels the wait.
     cause = type(cut.value.__cause__.orig).__name__
-    assert (cause in {"LockNotAvailable", "QueryCanceled"}, took < 2.0, tuple(after)) == (
-        True,
-        True,
-        (pid, "0", "0", 0),
-    )
+    assert (
+        cause in {"LockNotAvailable", "QueryCanceled"},
+        took < 2.0,
+        tuple(bounded),
+        tuple(after),
+    ) == (True, True, (pid, "100ms", "100ms"), ("0", "0", 0))
+
+
+TIMEOUTS = "current_setting('lock_timeout'), current_setting('statement_timeout')"
