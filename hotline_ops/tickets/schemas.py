@@ -49,7 +49,9 @@ class TicketIn(_Body):
 class SyntheticIn(BaseModel):
     """What the ticket_service probe sends (hotline_ops/probes/ticket_service.py)."""
 
-    model_config = ConfigDict(extra="ignore")
+    # Stripped as TicketIn strips them: a title of whitespace alone is refused here (400
+    # naming it), not passed on to become an empty TicketIn title (a 500).
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
     channel: Channel = "web"
     title: str = Field(min_length=1, max_length=200)
     content: str = Field(min_length=1, max_length=2000)

@@ -56,6 +56,14 @@ def test_it_answers_400_naming_the_field_of_a_bad_body(api):
     assert (answer.status_code, answer.json()["error"].split(":")[0]) == (400, "channel")
 
 
+def test_a_synthetic_ticket_titled_with_whitespace_alone_is_a_400_naming_the_title(api):
+    # Found by schemathesis: "\r" passed the probe's body and failed as the ticket's (500).
+    client, h = api
+    body = {"title": "\r", "content": "probe", "synthetic": True}
+    answer = client.post("/api/tickets/synthetic", json=body, headers=h["om_engineer"])
+    assert (answer.status_code, answer.json()["error"].split(":")[0]) == (400, "title")
+
+
 def test_it_answers_400_for_an_unknown_category(api):
     client, h = api
     answer = client.post(
