@@ -297,16 +297,13 @@ class Store:
                 yield session
                 session.flush()  # the last statements run inside the bound
             return
-        if not self._writer.acquire(blocking=False):
-            raise Overrun("another thread is writing")
-        try:
-            with self._sessions.begin() as session:
-                raw = session.connection().connection.driver_connection
-                with _overrun(budget_s), _sqlite_write_bound(raw, budget_s):
-                    yield session
-                    session.flush()
-        finally:
-            self._writer.release()
+        with self.session_if_free() as session:
+            if session is None:
+                raise Overrun("another thread is writing")
+            raw = session.connection().connection.driver_connection
+            with _overrun(budget_s), _sqlite_write_bound(raw, budget_s):
+                yield session
+                session.flush()
 
     @contextmanager
     def read(self) -> Iterator[Session]:

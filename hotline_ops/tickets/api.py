@@ -81,10 +81,11 @@ def router(app: Any) -> APIRouter:
 
 async def _on_the_loop(work: Callable[..., Any], budget_s: float, *args: Any, **kw: Any) -> Any:
     """``work`` on the event loop within ``budget_s``, else (store Overrun: nothing written)
-    again on a worker thread. A search is ~1-2 ms of SQL and a create ~15 statements; on one
-    of the 40 threads each paid the hand-over and the GIL passing between threads and loop
-    (a thread waits up to the 5 ms switch interval each time): under 200 users the query p99
-    was ~200 ms threaded against ~40 ms here, the create p99 ~160 against ~40 ms."""
+    again on a worker thread. A search is one statement of ~1-2 ms and a create three (five
+    round trips on PostgreSQL, with BEGIN and COMMIT); on one of the 40 threads each paid
+    the hand-over and the GIL passing between threads and loop (a thread waits up to the
+    5 ms switch interval each time): under 200 users the query p99 was ~200 ms threaded
+    against ~40 ms here, the create p99 ~160 against ~40 ms."""
     try:
         return work(*args, **kw, budget_s=budget_s)
     except Overrun:
