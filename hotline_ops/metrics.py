@@ -17,7 +17,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.utils import floatToGoString
 
-from hotline_ops.services import journal, status
+from hotline_ops.services import first_notice, journal, status
 
 
 class LocalHistogram:
@@ -211,6 +211,17 @@ class JournalCollector:
             "file's dead table (their alerts opened no incident).",
             value=journal.quarantined(self.app),
         )
+        counts = first_notice.state(self.app).counts
+        notices = CounterMetricFamily(
+            "hotline_ops_first_notices",
+            "Alerts' first notices by outcome: sent (from the request), failed (the outbox "
+            "sent it again), superseded (named an incident the consumer did not open), "
+            "skipped (the decision's reads ran out of time).",
+            labels=["outcome"],
+        )
+        for outcome in ("sent", "failed", "superseded", "skipped"):
+            notices.add_metric([outcome], counts[outcome])
+        yield notices
         quantiles = (0.5, 0.9, 0.99, 1.0)
         lags = journal.lag_quantiles(self.app, *quantiles)
         yield _gauge(

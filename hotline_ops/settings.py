@@ -60,6 +60,9 @@ class Daemon(_Strict):
     journal_batch: int = Field(100, ge=1, le=100_000)
     # How long the journal consumer lets a burst of requests go first (then it catches up).
     journal_defer_s: float = Field(1.0, ge=0, le=60)
+    # A new alert's "opened" notice leaves from the request that received it, when it
+    # surely opens an incident (services.first_notice); false: it waits for the consumer.
+    first_notice: bool = True
 
 
 class ApiToken(_Strict):

@@ -33,7 +33,7 @@ from hotline_ops.api.auth import Guard
 from hotline_ops.core.alerts import AlertIn
 from hotline_ops.core.matchers import Matcher
 from hotline_ops.errors import BadRequest, NotFound, TooLarge
-from hotline_ops.services import alerts, auth, journal, silences
+from hotline_ops.services import alerts, auth, first_notice, journal, silences
 from hotline_ops.services.auth import INGEST, READ, SILENCE
 from hotline_ops.store.models import Alert, Silence
 
@@ -154,6 +154,10 @@ class IngestRoutes:
     async def respond(self, scope: dict[str, Any], receive: Any) -> Response:
         """The answer to one request (errors raised for the app's exception handlers)."""
         adapter, source = self.paths[scope["path"]]
+        with first_notice.urgent(self.app):  # the consumer's thread steps aside meanwhile
+            return await self._respond(scope, receive, adapter, source)
+
+    async def _respond(self, scope: dict[str, Any], receive: Any, adapter: Any, source: str):
         auth.authorize(self.tokens, _header(scope, b"authorization"), INGEST)
         raw = await _body(receive)
         with _counted(self.app):
@@ -295,7 +299,15 @@ async def _store(app: Any, batch: list[AlertIn], source: str) -> alerts.IngestRe
     if app.settings.daemon.alert_ingest == "direct":
         return await asyncio.to_thread(alerts.ingest, app, batch, source=source)
     if batch:
-        await journal.committer(app).append(source, batch, app.clock.now())
+        now = app.clock.now()
+        batch, sends = first_notice.plan(app, batch, source, now)
+        try:
+            await journal.committer(app).append(source, batch, now)
+        except Exception:  # not committed (a cancelled request may have been: kept counted)
+            first_notice.unplan(app, batch)
+            raise
+        if sends:
+            first_notice.start(app, sends)
     return None
 
 

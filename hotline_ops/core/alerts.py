@@ -26,9 +26,20 @@ _SEPARATOR = b"\xff"
 
 
 @dataclass(frozen=True)
+class Notice:
+    """The incident an alert was promised when it was received: its first notice already
+    went out naming this id and opening time (services.first_notice)."""
+
+    incident_id: int
+    opened_at: datetime
+
+
+@dataclass(frozen=True)
 class AlertIn:
     """One alert as received, before any store lookup. ``starts_at``/``ends_at`` are None
-    when not given (Alertmanager's zero time ``0001-01-01T00:00:00Z`` counts as not given)."""
+    when not given (Alertmanager's zero time ``0001-01-01T00:00:00Z`` counts as not given).
+    ``notice``: set at ingest when the alert's first notice was sent before its incident
+    was stored."""
 
     labels: dict[str, str]
     annotations: dict[str, str] = field(default_factory=dict)
@@ -37,6 +48,7 @@ class AlertIn:
     ends_at: datetime | None = None
     generator_url: str = ""
     fingerprint: str | None = None
+    notice: Notice | None = None
 
 
 @dataclass(frozen=True)

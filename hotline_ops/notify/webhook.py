@@ -63,12 +63,15 @@ class WebhookChannel(HttpChannel):
         return token
 
     def send(self, message: Message) -> None:
-        body = self._encode(message)
-        response = self._request(
-            "POST", self.params.url, content=body, headers=self._headers(message)
-        )
+        url, headers, body = self.request_parts(message)
+        response = self._request("POST", url, content=body, headers=headers)
         if not response.is_success:
             raise self._status_error(response)
+
+    def request_parts(self, message: Message) -> tuple[str, dict[str, str], bytes]:
+        """(url, headers, body) of the POST that sends ``message``: ``send`` makes it with
+        httpx; an alert's first notice makes it on the event loop (services.first_notice)."""
+        return self.params.url, self._headers(message), self._encode(message)
 
     def _encode(self, message: Message) -> bytes:
         try:

@@ -244,6 +244,38 @@ def _expiry_detail(days_left: float) -> str:
     return f"TLS certificate expires in {days} day{'' if days == 1 else 's'}"
 
 
+async def request_once(
+    method: str, url: str, headers: dict[str, str], body: bytes, *, cap: int = 1 << 16
+) -> tuple[int, bytes]:
+    """(status, body) of one HTTP/1.1 request on a connection of its own, on the event loop
+    (no thread, no client object): what the probe does, for callers outside the probes
+    whose latency counts (an alert's first notice, services.first_notice). The caller
+    bounds the time; ``headers`` must be single-line latin-1 (a channel's are ASCII)."""
+    target = _parse_target(url)
+    skip = {"host", "connection", "content-length"}
+    lines = [
+        f"{method} {target.request_target} HTTP/1.1",
+        f"Host: {target.host_header}",
+        f"User-Agent: {USER_AGENT}",
+        "Connection: close",
+        f"Content-Length: {len(body)}",
+    ]
+    lines += [f"{name}: {value}" for name, value in headers.items() if name.lower() not in skip]
+    request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+    transport, _ = await loop.create_connection(
+        lambda: _Exchange(request, done, method == "HEAD", cap),
+        target.host,
+        target.port,
+        ssl=_tls_context(None, True) if target.tls else None,
+    )
+    try:
+        return await done
+    finally:
+        transport.close()
+
+
 class _Exchange(asyncio.Protocol):
     """Sends the request on connect, buffers the response, resolves ``done`` with
     (status, body) as soon as ``parse_response`` finds it complete (or with its error)."""

@@ -32,7 +32,7 @@ from hotline_ops.core import alerts as core
 from hotline_ops.core.alerts import FIRING, RESOLVED, AlertIn, Firing
 from hotline_ops.core.matchers import Matcher, matches_all
 from hotline_ops.errors import BadRequest
-from hotline_ops.services import incidents, silences
+from hotline_ops.services import first_notice, incidents, silences
 from hotline_ops.store.models import Alert, Incident
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,8 @@ class _Pass:
     result: IngestResult
     _silences: list | None = None
     _firing: list[Firing] | None = None
+    # fingerprint -> the incident its first notice named (services.first_notice)
+    notices: dict[str, core.Notice] = field(default_factory=dict)
 
     @property
     def policy(self) -> core.AlertPolicy:
@@ -127,6 +129,9 @@ def ingest_in(
     policy = app.content.alerting.source(source)
     result.received += len(alerts)
     run = _Pass(session, app, now, result)
+    run.notices = {
+        a.fingerprint or core.fingerprint(a.labels): a.notice for a in alerts if a.notice
+    }
     firing, ended = _receive_all(run, alerts, source, policy)
     settled = [row for row in firing if row.status == FIRING]
     result.suppressed += sum(_suppress(run, row) for row in settled)
@@ -329,9 +334,13 @@ def _link_all(run: _Pass, rows: list[Alert]) -> None:
                 "actor": row.source,
                 "title": core.title(row.labels, row.annotations, keyed),
                 "labels": dict(row.labels),
+                **_noticed(run, row.fingerprint),
             },
         )
     joined = incidents.open_or_reopen_many(run.session, run.app, now=run.now, specs=specs)
+    for key, spec in specs.items():
+        if spec.get("notice") and joined[key][0].id != spec["notice"].incident_id:
+            first_notice.superseded(run.app, spec["notice"], joined[key][0].id)
     announced: set[int] = set()
     events = []
     for row, key in zip(rows, keys, strict=True):
@@ -354,6 +363,15 @@ def _link_all(run: _Pass, rows: list[Alert]) -> None:
     # After what opening or reopening wrote (flushed first), so the timeline keeps its order.
     run.session.flush()
     incidents.add_events(run.session, events)
+
+
+def _noticed(run: _Pass, fp: str) -> dict[str, Any]:
+    """An alert whose first notice went out: the incident it named, and when each of its
+    channels took the notice (None: not known to have; the outbox sends it)."""
+    notice = run.notices.get(fp)
+    if notice is None:
+        return {}
+    return {"notice": notice, "sent": first_notice.settle(run.app, notice.incident_id)}
 
 
 def _note(ids: list[int], incident_id: int) -> None:

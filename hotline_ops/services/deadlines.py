@@ -66,6 +66,17 @@ class Planned:
     fired_at: datetime | None = None
 
 
+def planned(incident: Incident, level: core_levels.Level, budget) -> list[Planned]:
+    """The deadlines ``plan_many`` inserts for a new incident (nothing is written)."""
+    rows = []
+    for spec in core_levels.plan_deadlines(level, incident.opened_at, budget):
+        row = Planned(spec.kind, spec.clause, spec.due_at, spec.purpose, spec.fraction)
+        if not core_levels.applies(spec.kind, incident.handling):
+            row.cancelled_at, row.cancel_reason = incident.opened_at, HANDLING
+        rows.append(row)
+    return rows
+
+
 def plan_many(
     session: Session, items: list[tuple[Incident, core_levels.Level]], budget
 ) -> dict[int, list[Planned]]:
@@ -74,12 +85,8 @@ def plan_many(
     out: dict[int, list[Planned]] = {}
     values = []
     for incident, level in items:
-        rows = out[incident.id] = []
-        for spec in core_levels.plan_deadlines(level, incident.opened_at, budget):
-            row = Planned(spec.kind, spec.clause, spec.due_at, spec.purpose, spec.fraction)
-            if not core_levels.applies(spec.kind, incident.handling):
-                row.cancelled_at, row.cancel_reason = incident.opened_at, HANDLING
-            rows.append(row)
+        rows = out[incident.id] = planned(incident, level, budget)
+        for row in rows:
             values.append(
                 {
                     "incident_id": incident.id,

@@ -24,6 +24,7 @@ from hotline_ops.core.incidents import (
 )
 from hotline_ops.errors import BadRequest, IllegalTransition, NotFound
 from hotline_ops.services import budget, deadlines, escalation, messages, outbox
+from hotline_ops.store import ids
 from hotline_ops.store.models import Deadline, Incident, IncidentEvent, OutboxMessage
 
 
@@ -46,7 +47,7 @@ def open_incident(
         return existing, False
     chosen = app.levels.levels[level] if level else app.levels.classify(labels)
     fields = {"title": title, "source": source, "actor": actor, "labels": labels, "target": target}
-    incident = _new_row(dedup_key, chosen, now, fields)
+    incident = new_row(dedup_key, chosen, now, fields, ids.incident_ids(session, 1)[0])
     try:
         with session.begin_nested():
             session.add(incident)
@@ -111,11 +112,18 @@ def _open_new(
     session: Session, app: Any, now: datetime, specs: dict[str, dict[str, Any]]
 ) -> dict[str, Incident]:
     """Insert one incident per key in one flush, then their deadlines, events and messages
-    (flushed with the caller's commit)."""
+    (flushed with the caller's commit). A key whose alert had its first notice sent takes
+    the id and opening time that notice named; the others take new ids."""
+    plain = iter(ids.incident_ids(session, sum(1 for f in specs.values() if not f.get("notice"))))
     made = {}
     for key, fields in specs.items():
         chosen = app.levels.classify(fields["labels"])
-        made[key] = (_new_row(key, chosen, now, fields), chosen)
+        notice = fields.get("notice")
+        if notice is None:
+            row = new_row(key, chosen, now, fields, next(plain))
+        else:
+            row = new_row(key, chosen, notice.opened_at, fields, notice.incident_id)
+        made[key] = (row, chosen)
     session.add_all([incident for incident, _ in made.values()])
     session.flush()
     # Deadlines and "opened" events in one executemany each (no ORM objects), before
@@ -140,15 +148,24 @@ def _open_new(
         ],
     )
     # New incidents cannot have messages yet: their notices go in one executemany without
-    # the outbox's dedup-key lookups (each cost a query and an autoflush round).
+    # the outbox's dedup-key lookups (each cost a query and an autoflush round). Those sent
+    # first (services.first_notice) go in as sent.
     notices = []
     with session.no_autoflush:
-        for incident, _chosen in made.values():
+        for key, (incident, _chosen) in made.items():
             escalation.start(session, app, incident, now=now)
-            notices += _messages(app, incident, "opened", planned[incident.id])
+            opened = messages.for_event(app, incident, "opened", planned[incident.id])
+            notices += _already_sent(opened, specs[key].get("sent") or {})
             _budget_count(session, app, incident, now)
     outbox.enqueue_new(session, app, now=now, messages=notices)
     return {key: incident for key, (incident, _) in made.items()}
+
+
+def _already_sent(
+    notices: list[dict[str, Any]], sent: dict[str, datetime | None]
+) -> list[dict[str, Any]]:
+    """The notices, those sent first (channel -> when, services.first_notice) marked so."""
+    return [{**n, "sent_at": sent[n["channel"]]} if sent.get(n["channel"]) else n for n in notices]
 
 
 def _event_values(
@@ -170,8 +187,11 @@ def add_events(session: Session, values: list[dict[str, Any]]) -> None:
         session.execute(insert(IncidentEvent), values)
 
 
-def _new_row(key: str, chosen: Any, now: datetime, fields: dict[str, Any]) -> Incident:
+def new_row(
+    key: str, chosen: Any, now: datetime, fields: dict[str, Any], incident_id: int
+) -> Incident:
     return Incident(
+        id=incident_id,
         dedup_key=key,
         open_key=key,
         title=fields["title"],
@@ -182,6 +202,7 @@ def _new_row(key: str, chosen: Any, now: datetime, fields: dict[str, Any]) -> In
         labels=fields["labels"],
         policy=core_levels.snapshot(chosen),
         opened_at=now,
+        handling="remote",  # the column's default, set here for unsaved rows (first notice)
     )
 
 
@@ -195,7 +216,7 @@ def _opened(
     _event(session, incident, now, fields["actor"], "opened", fields["title"], data)
     escalation.start(session, app, incident, now=now)
     # A new incident has no messages yet: no dedup lookup (see outbox.enqueue_new).
-    notices = _messages(app, incident, "opened", rows)
+    notices = messages.for_event(app, incident, "opened", rows)
     outbox.enqueue_new(session, app, now=now, messages=notices)
     _budget_count(session, app, incident, now)
 
@@ -284,34 +305,8 @@ def _notify(
     **extra: Any,
 ) -> None:
     """Queue the event's message on every channel the incident's level snapshot names."""
-    for message in _messages(app, incident, event, deadlines, suffix, **extra):
+    for message in messages.for_event(app, incident, event, deadlines, suffix, **extra):
         outbox.enqueue(session, now=now, **message)
-
-
-def _messages(
-    app: Any,
-    incident: Incident,
-    event: str,
-    deadlines: list[Deadline],
-    suffix: str = "",
-    **extra: Any,
-) -> list[dict[str, Any]]:
-    """The event's message for every channel the incident's level snapshot names."""
-    subject, text = messages.incident_text(
-        event, incident, deadlines, site=app.settings.site.name, tz=app.settings.tz, **extra
-    )
-    data = messages.incident_data(event, incident)
-    return [
-        {
-            "channel": channel,
-            "incident_id": incident.id,
-            "dedup_key": f"incident:{incident.id}:{event}{suffix}:{channel}",
-            "subject": subject,
-            "text": text,
-            "data": data,
-        }
-        for channel in incident.policy.get("channels", [])
-    ]
 
 
 def _transition(

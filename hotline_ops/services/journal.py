@@ -33,8 +33,9 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from hotline_ops.core.alerts import AlertIn
+from hotline_ops.core.alerts import AlertIn, Notice
 from hotline_ops.services import alerts as ingest
+from hotline_ops.services import first_notice
 from hotline_ops.services.spool import FILE_NAME, Entry, Spool
 from hotline_ops.store.models import AlertJournalEntry, AlertJournalPosition
 
@@ -106,7 +107,12 @@ def encode(alert: AlertIn) -> dict[str, Any]:
         "endsAt": alert.ends_at.isoformat() if alert.ends_at else None,
         "generatorURL": alert.generator_url,
         "fingerprint": alert.fingerprint,
+        **(_notice(alert.notice) if alert.notice else {}),
     }
+
+
+def _notice(notice: Notice) -> dict[str, Any]:
+    return {"notice": {"id": notice.incident_id, "at": notice.opened_at.isoformat()}}
 
 
 def decode(raw: dict[str, Any]) -> AlertIn:
@@ -119,7 +125,12 @@ def decode(raw: dict[str, Any]) -> AlertIn:
         datetime.fromisoformat(ends) if ends else None,
         raw["generatorURL"],
         raw["fingerprint"],
+        _noticed(raw.get("notice")),
     )
+
+
+def _noticed(raw: dict[str, Any] | None) -> Notice | None:
+    return Notice(raw["id"], datetime.fromisoformat(raw["at"])) if raw else None
 
 
 def spool(app: Any) -> Spool:
@@ -241,6 +252,7 @@ def _quarantine(app: Any, entry_id: int, exc: Exception) -> Drained:
         journal.quarantine(rows[0], now, error)
         _advance(session, journal.id, position, entry_id, now)
     state(app).failures.pop(entry_id, None)
+    first_notice.drained(app, _readable(rows[0]))
     log.error(
         "alert journal: entry %d (%d alerts from %s, received %s) failed %d times and was "
         "quarantined in %s (table dead): %s",
@@ -248,6 +260,14 @@ def _quarantine(app: Any, entry_id: int, exc: Exception) -> Drained:
         QUARANTINE_AFTER + 1, journal.path, error,
     )  # fmt: skip
     return Drained(entries=1)
+
+
+def _readable(entry: Entry) -> list[AlertIn]:
+    """The alerts of a quarantined entry, or none when they cannot be read (why it was)."""
+    try:
+        return [decode(raw) for raw in json.loads(entry.alerts)]
+    except (ValueError, TypeError, KeyError):
+        return []
 
 
 def drain_all(app: Any) -> Drained:
@@ -271,7 +291,8 @@ def _add(into: ingest.IngestResult, step: ingest.IngestResult) -> None:
 def _drain_once(app: Any, limit: int) -> Drained:
     done = Drained()
     journal = spool(app)
-    with app.store.session() as session:
+    first_notice.wait_all(app)  # before the store's writer is taken
+    with first_notice.stepping_aside(app), app.store.session() as session:
         position = _position(session, journal.id)
         rows = _oldest(journal, 0 if position is None else position, limit)
         if not rows:
@@ -280,7 +301,8 @@ def _drain_once(app: Any, limit: int) -> Drained:
         # the ingest; a concurrent drain (another process) finds the position moved.
         _advance(session, journal.id, position, rows[-1].id, app.clock.now())
         try:
-            for source, batch, now in _passes(rows):
+            passes = _passes(rows)  # an entry that cannot be read counts as failing
+            for source, batch, now in passes:
                 ingest.ingest_in(session, app, batch, source=source, now=now, result=done.result)
         except (IntegrityError, Raced):
             raise  # a race, not the entries' fault: retried
@@ -290,6 +312,8 @@ def _drain_once(app: Any, limit: int) -> Drained:
             raise
         done.entries = len(rows)
     state(app).failures.clear()  # the oldest pending entry went through
+    for _, batch, _ in passes:
+        first_notice.drained(app, batch)
     _tidy(journal, rows[-1].id, app.clock.monotonic())
     _record_lags(app, rows, done.result.received)
     return done

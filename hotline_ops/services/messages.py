@@ -112,3 +112,30 @@ def incident_data(event: str, incident: Incident) -> dict[str, Any]:
         "opened_at": incident.opened_at.isoformat(),
         "resolved_at": incident.resolved_at.isoformat() if incident.resolved_at else None,
     }
+
+
+def for_event(
+    app: Any,
+    incident: Incident,
+    event: str,
+    deadlines: list[Deadline],
+    suffix: str = "",
+    **extra: Any,
+) -> list[dict[str, Any]]:
+    """The event's message (outbox fields) for every channel the incident's level
+    snapshot names."""
+    subject, text = incident_text(
+        event, incident, deadlines, site=app.settings.site.name, tz=app.settings.tz, **extra
+    )
+    data = incident_data(event, incident)
+    return [
+        {
+            "channel": channel,
+            "incident_id": incident.id,
+            "dedup_key": f"incident:{incident.id}:{event}{suffix}:{channel}",
+            "subject": subject,
+            "text": text,
+            "data": data,
+        }
+        for channel in incident.policy.get("channels", [])
+    ]

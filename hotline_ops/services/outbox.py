@@ -115,12 +115,18 @@ def enqueue_new(
     holds the incident's new id) in one executemany, without the per-message lookup
     ``enqueue`` does. Should a key exist after all, the unique ``dedup_key`` fails the
     transaction instead of sending twice. Each message: channel, dedup_key, subject, text,
-    data, incident_id. Where this process delivers (``deliver_here``), they are handed to
-    its loop: inserted leased to its worker, their ids passed on at commit."""
+    data, incident_id; ``sent_at`` when it was already sent (a first notice): stored as
+    sent, with its attempt in the delivery log. Where this process delivers
+    (``deliver_here``), the rest are handed to its loop: inserted leased to its worker,
+    their ids passed on at commit."""
+    sent = [m for m in messages if m.get("sent_at") is not None]
+    if sent:
+        _insert_sent(session, sent, now)
+    messages = [m for m in messages if m.get("sent_at") is None]
     if not messages:
         return
     worker = state(app)
-    rows = [{**message, **_fresh(now)} for message in messages]
+    rows = [{**_plain(message), **_fresh(now)} for message in messages]
     statement = insert(OutboxMessage).execution_options(render_nulls=True)
     session.info[WAKE] = True
     if not worker.delivering:
@@ -133,6 +139,39 @@ def enqueue_new(
         statement.returning(OutboxMessage.id, OutboxMessage.claimed_until), rows
     )
     session.info[HANDED] = (worker, dict(leased.all()))  # id → lease end
+
+
+def _plain(message: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in message.items() if k != "sent_at"}
+
+
+def _insert_sent(session: Session, messages: list[dict[str, Any]], now: datetime) -> None:
+    """Messages sent before their incident was stored: the row as a pass that sent them
+    leaves it, and the attempt in the delivery log (one executemany each)."""
+    rows = [
+        {**_plain(m), **_fresh(now), "status": "sent", "attempts": 1, "sent_at": m["sent_at"]}
+        for m in messages
+    ]
+    statement = insert(OutboxMessage).execution_options(render_nulls=True)
+    ids = dict(
+        session.execute(statement.returning(OutboxMessage.dedup_key, OutboxMessage.id), rows).all()
+    )
+    session.execute(
+        insert(DeliveryAttempt.__table__),
+        [
+            {
+                "outbox_id": ids[m["dedup_key"]],
+                "incident_id": m["incident_id"],
+                "at": m["sent_at"],
+                "channel": m["channel"],
+                "person": None,
+                "attempt": 1,
+                "status": "sent",
+                "error": "",
+            }
+            for m in messages
+        ],
+    )
 
 
 # Wake-up on enqueue: the daemon's delivery loop waits on an event instead of sleeping a
@@ -246,7 +285,7 @@ def state(app: Any) -> WorkerState:
     return current
 
 
-def _bucket(app: Any, name: str, now: datetime) -> TokenBucket | None:
+def bucket(app: Any, name: str, now: datetime) -> TokenBucket | None:
     limit = getattr(app.channels.get(name), "rate_limit", None)
     if not limit:
         return None
@@ -403,12 +442,12 @@ def _choose(
                 blocked.add(queue)  # a retry holds back its queue, keeping the order
             # else: deferred for quiet hours; a later urgent (level 1) page must not wait
             continue
-        bucket = _bucket(app, row.channel, now)
-        if bucket is not None and not bucket.take(now):
+        limit = bucket(app, row.channel, now)
+        if limit is not None and not limit.take(now):
             limited.add(row.channel)  # queued, not dropped: next pass, once a token is back
             stats.rate_limited += 1
             continue
-        chosen.append((row, bucket))
+        chosen.append((row, limit))
     return chosen
 
 

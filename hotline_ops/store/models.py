@@ -249,6 +249,16 @@ class AlertJournalPosition(Base):
     updated_at: Mapped[datetime]
 
 
+class IdBlock(Base):
+    """The next id to hand out per table, on SQLite (store.ids): ids can then be reserved
+    before their rows exist (an alert's first notice names its incident), which SQLite's
+    max(rowid) + 1 cannot do. PostgreSQL reserves from the table's own sequence."""
+
+    __tablename__ = "id_blocks"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    next_id: Mapped[int] = mapped_column(BigInteger)
+
+
 class Silence(Base):
     """Alertmanager-style silence: matchers and a time range; expiring keeps the row."""
 

@@ -1,0 +1,495 @@
+"""An alert's first notice, sent by the request that received the alert (issue [3/7]).
+
+Without it a new alert's "opened" notification waits for the journal consumer to open the
+incident (milliseconds of Python in one store transaction, behind the alerts ahead of it)
+and then for the outbox: 40-250 ms, where Alertmanager notifies from memory in 2-3 ms.
+
+So, right after the alert is received, the request decides whether it opens a new incident,
+with the rules the consumer applies (core.alerts) and three indexed reads. If it surely
+does, the incident's id is taken from a block reserved in advance (store.ids) and written
+into the journal entry with the opening time (``AlertIn.notice``). Once the entry is
+committed, the notice, rendered as the consumer would render it, is POSTed from the event
+loop. The consumer later opens the incident with that id and time and stores the notice as
+sent. If the send failed, timed out or its outcome died with the process, it stores it
+pending instead and the outbox sends it again under the same Idempotency-Key: a crash
+costs a repeat that the key lets the receiver drop, as a crash between any send and its
+mark does.
+
+"Surely" means every condition below holds; otherwise the alert takes the ordinary path,
+which stays correct in every case:
+- a journal consumer runs in this process and has caught up with what was journaled before
+  it started (``begin``); this process journals every entry (one ``serve`` per store);
+- the alert fires; no grouping rule and no inhibit rule's target covers it (both depend on
+  other alerts); no silence in force matches it;
+- neither its fingerprint nor its incident's dedup key is firing, open, resolved within the
+  reopen window, or waiting in the journal;
+- order is kept per incident, as the outbox keeps it: a first notice is its incident's first
+  message, and the incident's later ones are queued only once the consumer stored it,
+  after the send ended. Other incidents' notices waiting in the outbox (a retry, a rate
+  limit) do not hold it back, as Alertmanager's groups do not hold each other back;
+- each of its level's channels can send one on the event loop (webhook), has a token in its
+  rate limit, and an id is in the reserved block; at most MAX_IN_FLIGHT sends at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import os
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy import event as sqlalchemy_event
+
+from hotline_ops.core import alerts as core
+from hotline_ops.core.alerts import AlertIn, Notice
+from hotline_ops.core.incidents import IncidentStatus
+from hotline_ops.core.matchers import from_dict, matches_all
+from hotline_ops.notify.base import Message
+from hotline_ops.probes.http import request_once
+from hotline_ops.services import deadlines, incidents, messages, outbox
+from hotline_ops.store import ids
+from hotline_ops.store.db import Overrun
+from hotline_ops.store.models import Alert, Incident, Silence
+
+log = logging.getLogger(__name__)
+
+BLOCK = 16  # ids reserved per store transaction (a restart leaves the rest unused)
+LOW = BLOCK // 2  # a refill starts below this many
+MAX_IN_FLIGHT = 16
+MAX_WAITING = 256  # journaled alerts not yet ingested, beyond which the consumer batches
+READ_BUDGET_S = 0.005  # the decision's reads, on the event loop
+GRACE_S = 0.05  # how long the consumer's transaction waits for a send still under way
+# The consumer steps aside while alerts are being received or first notices sent: it waits
+# at its next statement, up to STEP_ASIDE_S each time and STEP_ASIDE_MAX_S per drain.
+STEP_ASIDE_S = 0.02
+STEP_ASIDE_MAX_S = 0.25
+PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+
+
+@dataclass
+class NoticeState:
+    """Per App. The counters cover alerts journaled by this process and not yet ingested."""
+
+    consumer: bool = False  # a journal consumer runs in this process
+    ready: bool = False  # … and has ingested what was journaled before it started
+    refilling: bool = False
+    fingerprints: Counter = field(default_factory=Counter)
+    waiting: int = 0  # their total, kept as it changes (summing per request cost ms)
+    keys: Counter = field(default_factory=Counter)
+    in_flight: dict[int, concurrent.futures.Future] = field(default_factory=dict)
+    counts: Counter = field(default_factory=Counter)  # sent, failed, superseded, skipped
+    tasks: set = field(default_factory=set)  # sends under way (the loop keeps weak refs)
+    urgent: int = 0  # requests being received and first notices being sent (on the loop)
+    calm: threading.Event = field(default_factory=threading.Event)  # set: urgent == 0
+    stepping: threading.local = field(default_factory=threading.local)
+
+    def __post_init__(self) -> None:
+        self.calm.set()
+
+
+@dataclass(frozen=True)
+class Send:
+    """One first notice to make once the journal entry is committed."""
+
+    incident_id: int
+    messages: list[dict[str, Any]]  # outbox fields (messages.for_event)
+
+
+def state(app: Any) -> NoticeState:
+    current = app.__dict__.get("_first_notice_state")
+    if current is None:
+        current = app.__dict__["_first_notice_state"] = NoticeState()
+    return current
+
+
+def enabled(app: Any) -> bool:
+    return app.settings.daemon.first_notice and app.settings.daemon.alert_ingest == "journal"
+
+
+def begin(app: Any) -> None:
+    """The consumer has caught up: first notices may go out. Ids are reserved when the
+    first alert comes (a store that never receives one keeps its ids dense)."""
+    state(app).ready = True
+
+
+def reserved(app: Any) -> deque[int]:
+    return ids.reserve_of(app.store.engine)
+
+
+def refill(app: Any) -> None:
+    """Reserve a block of incident ids in a transaction of its own (a worker thread); the
+    ids are usable once it commits."""
+    current = state(app)
+    try:
+        with app.store.session() as session:
+            ids.reserve(session, BLOCK)
+    finally:
+        current.refilling = False
+
+
+# --------------------------------------------------------------------------- at ingest
+
+
+def plan(
+    app: Any, batch: list[AlertIn], source: str, now: datetime
+) -> tuple[list[AlertIn], list[Send]]:
+    """The batch to journal (alerts that get a first notice carry it) and the sends to
+    make once it is committed. Runs on the event loop; counts the batch as waiting."""
+    current = state(app)
+    if not (current.consumer and enabled(app)):
+        return batch, []
+    chosen = _choose(app, current, batch, source, now) if _open(app, current) else {}
+    out, sends = [], []
+    for i, alert in enumerate(batch):
+        incident_id = _take(app) if i in chosen else None
+        if incident_id is not None:
+            notice = Notice(incident_id, now)
+            alert = replace(alert, notice=notice)
+            sends.append(Send(notice.incident_id, _render(app, alert, source, notice)))
+        out.append(alert)
+    _count(app, out, +1)
+    _top_up(app, current)
+    return out, sends
+
+
+def _top_up(app: Any, current: NoticeState) -> None:
+    """Reserve more ids on a worker thread when few are left (every incident this process
+    opens takes one, not only those with a first notice)."""
+    if current.ready and not current.refilling and len(reserved(app)) < LOW:
+        current.refilling = True
+        asyncio.get_running_loop().run_in_executor(None, _refill_quietly, app)
+
+
+def _take(app: Any) -> int | None:
+    try:
+        return reserved(app).popleft()
+    except IndexError:  # the consumer took the last one meanwhile
+        return None
+
+
+def _open(app: Any, current: NoticeState) -> bool:
+    return (
+        current.ready
+        and len(current.in_flight) < MAX_IN_FLIGHT
+        and current.waiting < MAX_WAITING
+        and bool(reserved(app))
+    )
+
+
+def unplan(app: Any, batch: list[AlertIn]) -> None:
+    """The journal commit failed: the batch is not waiting (its ids are left unused)."""
+    _count(app, batch, -1)
+
+
+def _count(app: Any, batch: list[AlertIn], step: int) -> None:
+    current = state(app)
+    current.waiting = max(0, current.waiting + step * len(batch))
+    for alert in batch:
+        fp = alert.fingerprint or core.fingerprint(alert.labels)
+        key = _key(app, alert.labels, fp)
+        for counter, item in ((current.fingerprints, fp), (current.keys, key)):
+            counter[item] += step
+            if counter[item] <= 0:  # an entry journaled before this process started
+                del counter[item]
+
+
+def _key(app: Any, labels: dict[str, str], fp: str) -> str:
+    group, _ = core.group_of(app.content.alerting, labels, fp)
+    return core.dedup_key(group)
+
+
+def _choose(
+    app: Any, current: NoticeState, batch: list[AlertIn], source: str, now: datetime
+) -> set[int]:
+    """Indexes of the alerts that surely open a new incident and can be noticed now."""
+    candidates: dict[int, tuple[str, str]] = {}
+    seen: set[str] = set()
+    for i, alert in enumerate(batch):
+        fp = alert.fingerprint or core.fingerprint(alert.labels)
+        key = core.dedup_key(fp)
+        if fp in seen or not _alone(app, alert, now) or not _sendable(app, alert.labels):
+            continue
+        if fp in current.fingerprints or key in current.keys:
+            continue
+        seen.add(fp)
+        candidates[i] = (fp, key)
+    if not candidates:
+        return set()
+    try:
+        taken = _taken(app, batch, candidates, now)
+    except Overrun:
+        current.counts["skipped"] += len(candidates)
+        return set()
+    chosen = {i for i in candidates if i not in taken}
+    return {i for i in chosen if _tokens(app, batch[i].labels, now)}
+
+
+def _alone(app: Any, alert: AlertIn, now: datetime) -> bool:
+    """A firing alert whose incident depends on no other alert (grouping, inhibition)."""
+    policy = app.content.alerting
+    if core.is_resolved(alert, now):
+        return False
+    if any(rule.applies(alert.labels) for rule in policy.grouping):
+        return False
+    return not any(matches_all(rule.target, alert.labels) for rule in policy.inhibit_rules)
+
+
+def _channels(app: Any, labels: dict[str, str]) -> list[str]:
+    return list(app.levels.classify(labels).channels)
+
+
+def _sendable(app: Any, labels: dict[str, str]) -> bool:
+    names = _channels(app, labels)
+    if not names or any(os.environ.get(var) for var in PROXY_VARS):
+        return False  # httpx would go through the proxy; request_once cannot
+    return all(hasattr(app.channels.get(name), "request_parts") for name in names)
+
+
+def _tokens(app: Any, labels: dict[str, str], now: datetime) -> bool:
+    """A token from each channel's rate limit (given back if one of them has none)."""
+    taken = []
+    for name in _channels(app, labels):
+        bucket = outbox.bucket(app, name, now)
+        if bucket is None:
+            continue
+        if not bucket.take(now):
+            for other in taken:
+                other.refund()
+            return False
+        taken.append(bucket)
+    return True
+
+
+# Built once: Core statements on the session's connection, compiled once (the ORM's
+# per-query cost was most of a millisecond per alert on the event loop).
+_FIRING = select(Alert.firing_key).where(Alert.firing_key.in_(bindparam("fps", expanding=True)))
+_BUSY = select(Incident.dedup_key).where(
+    Incident.dedup_key.in_(bindparam("keys", expanding=True)),
+    or_(
+        Incident.open_key.is_not(None),
+        and_(
+            Incident.status == IncidentStatus.RESOLVED,
+            Incident.resolved_at >= bindparam("since"),
+        ),
+    ),
+)
+_SILENCES = select(Silence.id, Silence.matchers).where(
+    Silence.expired_at.is_(None),
+    Silence.starts_at <= bindparam("now"),
+    Silence.ends_at > bindparam("now"),
+)
+
+
+def _taken(
+    app: Any, batch: list[AlertIn], candidates: dict[int, tuple[str, str]], now: datetime
+) -> set[int]:
+    """Candidates the store rules out: firing already, their key open or resolved within
+    the reopen window (the consumer would join or reopen), silenced."""
+    fps = [fp for fp, _ in candidates.values()]
+    keys = [key for _, key in candidates.values()]
+    since = now - timedelta(seconds=app.levels.reopen_window_s)
+    with app.store.read_within(READ_BUDGET_S) as session:
+        connection = session.connection()
+        firing = set(connection.execute(_FIRING, {"fps": fps}).scalars())
+        busy = set(connection.execute(_BUSY, {"keys": keys, "since": since}).scalars())
+        active = [
+            (silence_id, tuple(from_dict(m) for m in matchers))
+            for silence_id, matchers in connection.execute(_SILENCES, {"now": now})
+        ]
+    return {
+        i
+        for i, (fp, key) in candidates.items()
+        if fp in firing or key in busy or core.silenced_by(active, batch[i].labels) is not None
+    }
+
+
+def _render(app: Any, alert: AlertIn, source: str, notice: Notice) -> list[dict[str, Any]]:
+    """The "opened" notices of the incident the consumer will open (same fields, same id,
+    same opening time, same deadlines), as outbox fields."""
+    fp = alert.fingerprint or core.fingerprint(alert.labels)
+    chosen = app.levels.classify(alert.labels)
+    fields = {
+        "title": core.title(alert.labels, alert.annotations, {}),
+        "source": source,
+        "labels": dict(alert.labels),
+    }
+    incident = incidents.new_row(
+        core.dedup_key(fp), chosen, notice.opened_at, fields, notice.incident_id
+    )
+    planned = deadlines.planned(incident, chosen, app.levels.budget)
+    return messages.for_event(app, incident, "opened", planned)
+
+
+def start(app: Any, sends: list[Send]) -> None:
+    """Make the sends (the journal entry naming their ids is committed), on this loop."""
+    current = state(app)
+    loop = asyncio.get_running_loop()
+    for send in sends:
+        _hold(current)  # until the send ends (_send)
+        outcome: concurrent.futures.Future = concurrent.futures.Future()
+        current.in_flight[send.incident_id] = outcome
+        task = loop.create_task(_send(app, send, outcome))
+        current.tasks.add(task)
+        task.add_done_callback(current.tasks.discard)
+
+
+def _refill_quietly(app: Any) -> None:
+    try:
+        refill(app)
+    except Exception:
+        log.warning("first notice: reserving incident ids failed", exc_info=True)
+
+
+async def _send(app: Any, send: Send, outcome: concurrent.futures.Future) -> None:
+    """POST each channel's notice; the outcome maps channel -> when it was taken (None:
+    not known to have been)."""
+    current = state(app)
+    taken: dict[str, datetime | None] = {}
+    try:
+        for fields in send.messages:
+            channel = app.channels[fields["channel"]]
+            message = Message(
+                fields["dedup_key"], fields["subject"], fields["text"], fields["data"]
+            )
+            taken[fields["channel"]] = await _post(app, channel, message)
+    finally:  # cancelled at shutdown: what was not taken is sent by the outbox
+        _calm(current)
+        current.counts["sent"] += sum(1 for at in taken.values() if at is not None)
+        current.counts["failed"] += sum(1 for at in taken.values() if at is None)
+        outcome.set_result(taken)
+
+
+async def _post(app: Any, channel: Any, message: Message) -> datetime | None:
+    url, headers, body = channel.request_parts(message)
+    try:
+        async with asyncio.timeout(channel.params.timeout_s):
+            status, _ = await request_once("POST", url, headers, body)
+    except Exception as exc:  # the outbox sends it again: a failure here loses nothing
+        why = channel.mask(str(exc) or type(exc).__name__)
+        log.info("first notice %s on %s failed (%s); the outbox retries it",
+                 message.dedup_key, channel.name, why)  # fmt: skip
+        return None
+    if not 200 <= status < 300:
+        log.info("first notice %s on %s answered %d; the outbox retries it",
+                 message.dedup_key, channel.name, status)  # fmt: skip
+        return None
+    return app.clock.now()
+
+
+# ------------------------------------------------------------------ the consumer steps aside
+#
+# Both run in one interpreter: while the consumer's thread opens incidents (10-15 ms of
+# Python per alert), every time the event loop gives up the interpreter lock (a socket, a
+# SQLite call) the consumer takes it for up to sys.getswitchinterval() (5 ms), so an alert's
+# path from request to notice, which gives it up a dozen times, took 5-20 ms. So while an
+# alert is being received or its notice sent, the consumer waits at its next statement
+# (bounded: it is never held back for long).
+
+
+@contextmanager
+def urgent(app: Any) -> Iterator[None]:
+    """On the loop: alerts are being received (or a notice sent) until this exits."""
+    current = state(app)
+    _hold(current)
+    try:
+        yield
+    finally:
+        _calm(current)
+
+
+def _hold(current: NoticeState) -> None:
+    current.urgent += 1
+    current.calm.clear()
+
+
+def _calm(current: NoticeState) -> None:
+    current.urgent = max(0, current.urgent - 1)
+    if not current.urgent:
+        current.calm.set()
+
+
+def install(app: Any) -> None:
+    """Let a drain of this process's consumer step aside before each statement."""
+    sqlalchemy_event.listen(
+        app.store.engine, "before_cursor_execute", lambda *_args: step_aside(app)
+    )
+
+
+@contextmanager
+def stepping_aside(app: Any) -> Iterator[None]:
+    """In the consumer's thread, around a drain: its statements wait while it is urgent."""
+    local = state(app).stepping
+    local.budget = STEP_ASIDE_MAX_S
+    try:
+        yield
+    finally:
+        local.budget = 0.0
+
+
+def step_aside(app: Any) -> None:
+    """Called before each statement of the store: wait, in a drain, while it is urgent."""
+    current = state(app)
+    budget = getattr(current.stepping, "budget", 0.0)
+    if budget <= 0 or current.calm.is_set():
+        return
+    started = time.monotonic()
+    current.calm.wait(min(STEP_ASIDE_S, budget))
+    current.stepping.budget = budget - (time.monotonic() - started)
+
+
+# --------------------------------------------------------------------------- at the consumer
+
+
+def wait_all(app: Any) -> None:
+    """Before a drain (no store lock held): let the sends under way finish, so their
+    notices are stored as sent rather than sent again."""
+    pending = list(state(app).in_flight.values())
+    if pending:
+        concurrent.futures.wait(pending, timeout=_longest_timeout(app))
+
+
+def _longest_timeout(app: Any) -> float:
+    timeouts = [getattr(c.params, "timeout_s", 5.0) for c in app.channels.values()]
+    return max(timeouts, default=5.0) + 1.0
+
+
+def settle(app: Any, incident_id: int) -> dict[str, datetime | None]:
+    """Channel -> when it took the first notice of ``incident_id`` ({}: unknown, e.g. sent
+    by a process that died since): the consumer stores those as sent."""
+    outcome = state(app).in_flight.pop(incident_id, None)
+    if outcome is None:
+        return {}
+    try:
+        return outcome.result(timeout=GRACE_S)
+    except concurrent.futures.TimeoutError:
+        return {}
+
+
+def superseded(app: Any, notice: Notice, incident_id: int | None) -> None:
+    """The consumer did not open the incident a first notice named (the store changed in
+    between: another process opened it, a silence came first)."""
+    state(app).counts["superseded"] += 1
+    log.warning(
+        "first notice named incident %d, but the alert %s; its notice stands as sent",
+        notice.incident_id,
+        f"joined incident {incident_id}" if incident_id else "opened none",
+    )
+
+
+def drained(app: Any, batch: list[AlertIn]) -> None:
+    """The consumer committed ``batch``: it no longer waits. A first notice it did not
+    settle named an incident that was not opened."""
+    _count(app, batch, -1)
+    current = state(app)
+    for alert in batch:
+        if alert.notice and current.in_flight.pop(alert.notice.incident_id, None) is not None:
+            superseded(app, alert.notice, None)
