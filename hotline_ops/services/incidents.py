@@ -190,20 +190,27 @@ def add_events(session: Session, values: list[dict[str, Any]]) -> None:
 def new_row(
     key: str, chosen: Any, now: datetime, fields: dict[str, Any], incident_id: int
 ) -> Incident:
-    return Incident(
-        id=incident_id,
-        dedup_key=key,
-        open_key=key,
-        title=fields["title"],
-        source=fields["source"],
-        target=fields.get("target"),
-        level=chosen.level,
-        status=IncidentStatus.OPEN,
-        labels=fields["labels"],
-        policy=core_levels.snapshot(chosen),
-        opened_at=now,
-        handling="remote",  # the column's default, set here for unsaved rows (first notice)
-    )
+    return Incident(**new_fields(key, chosen, now, fields, incident_id))
+
+
+def new_fields(
+    key: str, chosen: Any, now: datetime, fields: dict[str, Any], incident_id: int
+) -> dict[str, Any]:
+    """A new incident's columns (a first notice renders from them before the row exists)."""
+    return {
+        "id": incident_id,
+        "dedup_key": key,
+        "open_key": key,
+        "title": fields["title"],
+        "source": fields["source"],
+        "target": fields.get("target"),
+        "level": chosen.level,
+        "status": IncidentStatus.OPEN,
+        "labels": fields["labels"],
+        "policy": core_levels.snapshot(chosen),
+        "opened_at": now,
+        "handling": "remote",  # the column's default, set here for unsaved rows
+    }
 
 
 def _opened(
