@@ -256,8 +256,8 @@ class Daemon:
         try:
             while True:
                 wake.clear()  # before the pass: an entry journaled during it wakes the next
+                await self._first_notices()  # ready at once when nothing was left waiting
                 await self._drain_journal()
-                await self._first_notices()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), poll_s)
         finally:

@@ -65,8 +65,10 @@ from hotline_ops.store.models import Alert, Incident, Silence
 
 log = logging.getLogger(__name__)
 
-BLOCK = 16  # ids reserved per store transaction (a restart leaves the rest unused)
-LOW = BLOCK // 2  # a refill starts below this many
+BLOCK = 32  # ids reserved per store transaction (a restart leaves the rest unused)
+# A refill starts below this many: it waits for the store's writer, which a drain holds for
+# tens of milliseconds, and the ids must not run out meanwhile (about 0.5 s at 50 alerts/s).
+LOW = 24
 MAX_IN_FLIGHT = 16
 MAX_WAITING = 256  # journaled alerts not yet ingested, beyond which the consumer batches
 READ_BUDGET_S = 0.005  # the decision's reads, on the event loop

@@ -29,9 +29,12 @@ DISK = {"alertname": "DiskFull", "host": "h1"}
 
 
 @pytest.fixture
-def app(tmp_path, store_url, clock, receiver):
+def app(tmp_path, store_url, clock, receiver, monkeypatch):
     """As under ``serve``: a consumer here (the test drains), first notices on, a block of
-    ids reserved; the level's channel is a webhook to a real HTTP receiver."""
+    ids reserved; the level's channel is a webhook to a real HTTP receiver. The reads get
+    a budget a loaded CI machine cannot overrun (a read past it skips the first notice,
+    which the skipped-read test checks on its own)."""
+    monkeypatch.setattr(first_notice, "READ_BUDGET_S", 10.0)
     channels = {"ops": {"kind": "webhook", "url": receiver.url, "timeout_s": 2}}
     config = write_content(
         tmp_path / "site", channels=channels, settings={"api": {"tokens": TOKENS}}
@@ -245,3 +248,14 @@ def test_the_consumer_steps_aside_while_an_alert_is_being_received(app):
         first_notice.step_aside(app)  # outside a drain: never waits
     assert current.calm.is_set() and current.urgent == 0
     assert 0 < waited[0] <= first_notice.STEP_ASIDE_MAX_S - first_notice.STEP_ASIDE_S + 0.005
+
+
+def test_reads_past_their_budget_skip_the_first_notice_and_lose_nothing(app, clock, monkeypatch):
+    monkeypatch.setattr(first_notice, "READ_BUDGET_S", -1.0)  # every read is already late
+    planned, sends = first_notice.plan(app, [AlertIn(DISK)], "api", clock.now())
+    assert (planned[0].notice, sends) == (None, [])
+    assert first_notice.state(app).counts["skipped"] == 1
+    journal.append_many(app, [("api", planned, clock.now())])
+    journal.drain(app)
+    (incident,) = incidents_of(app)  # the ordinary path opens it
+    assert outbox_rows(app) == [(f"incident:{incident.id}:opened:ops", "pending", 0)]
