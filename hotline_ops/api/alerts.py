@@ -306,6 +306,8 @@ async def _store(app: Any, batch: list[AlertIn], source: str) -> alerts.IngestRe
         except Exception:  # not committed (a cancelled request may have been: kept counted)
             first_notice.unplan(app, batch)
             raise
+        finally:
+            first_notice.appended(app)
         if sends:
             first_notice.start(app, sends)
     return None

@@ -90,6 +90,12 @@ class NoticeState:
     refilling: bool = False
     fingerprints: Counter = field(default_factory=Counter)
     waiting: int = 0  # their total, kept as it changes (summing per request cost ms)
+    # Past MAX_WAITING (a burst) alerts are no longer counted one by one (that cost more
+    # than the rest of a request) and first notices stop, until the consumer finds the
+    # journal empty with no append under way since it looked (``mark``/``caught_up``).
+    overflowed: bool = False
+    appending: int = 0  # batches planned and not yet committed (or failed)
+    epoch: int = 0  # batches planned since the start
     keys: Counter = field(default_factory=Counter)
     in_flight: dict[int, concurrent.futures.Future] = field(default_factory=dict)
     counts: Counter = field(default_factory=Counter)  # sent, failed, superseded, skipped
@@ -154,6 +160,8 @@ def plan(
     current = state(app)
     if not (current.consumer and enabled(app)):
         return batch, []
+    current.appending += 1  # until ``appended``
+    current.epoch += 1
     chosen = _choose(app, current, batch, source, now) if _open(app, current) else {}
     out, sends = [], []
     for i, alert in enumerate(batch):
@@ -168,12 +176,23 @@ def plan(
     return out, sends
 
 
+def appended(app: Any) -> None:
+    """The planned batch is committed, or failed: not under way any more."""
+    current = state(app)
+    current.appending = max(0, current.appending - 1)
+
+
 def _top_up(app: Any, current: NoticeState) -> None:
     """Reserve more ids on a worker thread when few are left (every incident this process
     opens takes one, not only those with a first notice)."""
     if current.ready and not current.refilling and len(reserved(app)) < LOW:
         current.refilling = True
-        asyncio.get_running_loop().run_in_executor(None, _refill_quietly, app)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # called outside the server (a script, a test): right here
+            _refill_quietly(app)
+            return
+        loop.run_in_executor(None, _refill_quietly, app)
 
 
 def _take(app: Any) -> int | None:
@@ -186,6 +205,7 @@ def _take(app: Any) -> int | None:
 def _open(app: Any, current: NoticeState) -> bool:
     return (
         current.ready
+        and not current.overflowed
         and len(current.tasks) < MAX_IN_FLIGHT
         and current.waiting < MAX_WAITING
         and bool(reserved(app))
@@ -200,6 +220,10 @@ def unplan(app: Any, batch: list[AlertIn]) -> None:
 def _count(app: Any, batch: list[AlertIn], step: int) -> None:
     current = state(app)
     current.waiting = max(0, current.waiting + step * len(batch))
+    if step > 0 and current.waiting > MAX_WAITING:
+        current.overflowed = True
+    if current.overflowed:
+        return
     for alert in batch:
         fp = alert.fingerprint or core.fingerprint(alert.labels)
         key = _key(app, alert.labels, fp)
@@ -220,7 +244,10 @@ def _choose(
     """Indexes of the alerts that surely open a new incident and can be noticed now."""
     candidates: dict[int, tuple[str, str]] = {}
     seen: set[str] = set()
+    slots = MAX_IN_FLIGHT - len(current.tasks)  # a big batch: its first few only
     for i, alert in enumerate(batch):
+        if len(candidates) >= slots:
+            break
         fp = alert.fingerprint or core.fingerprint(alert.labels)
         key = core.dedup_key(fp)
         if fp in seen or not _alone(app, alert, now) or not _sendable(app, alert.labels):
@@ -236,7 +263,7 @@ def _choose(
     except Overrun:
         current.counts["skipped"] += len(candidates)
         return set()
-    chosen = {i for i in candidates if i not in taken}
+    chosen = [i for i in candidates if i not in taken]
     return {i for i in chosen if _tokens(app, batch[i].labels, now)}
 
 
@@ -572,6 +599,25 @@ def superseded(app: Any, notice: Notice, incident_id: int | None) -> None:
     )
 
 
+def mark(app: Any) -> tuple[int, int]:
+    """Before the consumer reads the journal: (batches planned, batches under way)."""
+    current = state(app)
+    return current.epoch, current.appending
+
+
+def caught_up(app: Any, marked: tuple[int, int]) -> None:
+    """The consumer found the journal empty: if no batch was under way when it looked and
+    none was planned since, nothing waits, so the counts start afresh (a burst's overflow
+    ends here; so does any drift, e.g. entries journaled before this process started)."""
+    current = state(app)
+    epoch, appending = marked
+    if appending == 0 and current.epoch == epoch:
+        current.fingerprints.clear()
+        current.keys.clear()
+        current.waiting = 0
+        current.overflowed = False
+
+
 def drained(app: Any, batch: list[AlertIn]) -> None:
     """The consumer committed ``batch``: it no longer waits. A first notice it did not
     settle named an incident that was not opened."""
@@ -580,3 +626,8 @@ def drained(app: Any, batch: list[AlertIn]) -> None:
     for alert in batch:
         if alert.notice and current.in_flight.pop(alert.notice.incident_id, None) is not None:
             superseded(app, alert.notice, None)
+    # The incidents just opened took reserved ids too: top up here, on the consumer's
+    # thread, so the next alert finds ids waiting.
+    if current.ready and not current.refilling and len(reserved(app)) < LOW:
+        current.refilling = True
+        _refill_quietly(app)

@@ -292,10 +292,12 @@ def _drain_once(app: Any, limit: int) -> Drained:
     done = Drained()
     journal = spool(app)
     first_notice.wait_all(app)  # before the store's writer is taken
+    marked = first_notice.mark(app)  # before the read: see first_notice.caught_up
     with first_notice.stepping_aside(app), app.store.session() as session:
         position = _position(session, journal.id)
         rows = _oldest(journal, 0 if position is None else position, limit)
         if not rows:
+            first_notice.caught_up(app, marked)
             return done
         # Advanced first: on SQLite this takes the write lock before anything is read for
         # the ingest; a concurrent drain (another process) finds the position moved.

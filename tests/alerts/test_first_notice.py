@@ -259,3 +259,30 @@ def test_reads_past_their_budget_skip_the_first_notice_and_lose_nothing(app, clo
     journal.drain(app)
     (incident,) = incidents_of(app)  # the ordinary path opens it
     assert outbox_rows(app) == [(f"incident:{incident.id}:opened:ops", "pending", 0)]
+
+
+def test_a_burst_past_the_waiting_limit_stops_counting_until_the_journal_is_empty(app, clock):
+    """Counting each waiting alert cost more than the rest of a request: past MAX_WAITING
+    first notices stop and the counts start afresh once the consumer finds nothing left."""
+    current = first_notice.state(app)
+    burst = [AlertIn({"alertname": "Burst", "n": str(n)}) for n in range(first_notice.MAX_WAITING)]
+    planned, _ = first_notice.plan(app, burst, "api", clock.now())
+    first_notice.appended(app)
+    assert not current.overflowed
+    late, sends = first_notice.plan(app, [AlertIn(DISK)], "api", clock.now())
+    first_notice.appended(app)
+    assert current.overflowed and sends == [] and late[0].notice is None
+    assert fingerprint(DISK) not in current.fingerprints  # not counted one by one
+    journal.append_many(app, [("api", planned, clock.now()), ("api", late, clock.now())])
+    journal.drain_all(app)  # its last pass finds the journal empty
+    assert (current.overflowed, current.waiting, dict(current.fingerprints)) == (False, 0, {})
+    again, sends = first_notice.plan(app, [AlertIn({**DISK, "host": "h2"})], "api", clock.now())
+    assert again[0].notice is not None and len(sends) == 1
+
+
+def test_an_append_under_way_keeps_the_counts_when_the_journal_looks_empty(app, clock):
+    current = first_notice.state(app)
+    first_notice.plan(app, [AlertIn(DISK)], "api", clock.now())  # planned, not committed
+    journal.drain_all(app)  # empty journal, but a batch is under way: its count stays
+    assert current.waiting == 1 and fingerprint(DISK) in current.fingerprints
+    first_notice.appended(app)
