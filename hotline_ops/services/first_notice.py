@@ -94,6 +94,9 @@ class NoticeState:
     # than the rest of a request) and first notices stop, until the consumer finds the
     # journal empty with no append under way since it looked (``mark``/``caught_up``).
     overflowed: bool = False
+    # The counts change on the loop (plan) and on the consumer's thread (drained): a
+    # Counter's += is a read and a write, which a thread switch in between would lose.
+    counting: threading.Lock = field(default_factory=threading.Lock)
     appending: int = 0  # batches planned and not yet committed (or failed)
     epoch: int = 0  # batches planned since the start
     keys: Counter = field(default_factory=Counter)
@@ -219,15 +222,18 @@ def unplan(app: Any, batch: list[AlertIn]) -> None:
 
 def _count(app: Any, batch: list[AlertIn], step: int) -> None:
     current = state(app)
-    current.waiting = max(0, current.waiting + step * len(batch))
-    if step > 0 and current.waiting > MAX_WAITING:
-        current.overflowed = True
-    if current.overflowed:
-        return
+    with current.counting:
+        current.waiting = max(0, current.waiting + step * len(batch))
+        if step > 0 and current.waiting > MAX_WAITING:
+            current.overflowed = True
+        if current.overflowed:
+            return
+    items = []
     for alert in batch:
         fp = alert.fingerprint or core.fingerprint(alert.labels)
-        key = _key(app, alert.labels, fp)
-        for counter, item in ((current.fingerprints, fp), (current.keys, key)):
+        items += [(current.fingerprints, fp), (current.keys, _key(app, alert.labels, fp))]
+    with current.counting:
+        for counter, item in items:
             counter[item] += step
             if counter[item] <= 0:  # an entry journaled before this process started
                 del counter[item]
@@ -611,7 +617,9 @@ def caught_up(app: Any, marked: tuple[int, int]) -> None:
     ends here; so does any drift, e.g. entries journaled before this process started)."""
     current = state(app)
     epoch, appending = marked
-    if appending == 0 and current.epoch == epoch:
+    with current.counting:
+        if appending or current.epoch != epoch:
+            return
         current.fingerprints.clear()
         current.keys.clear()
         current.waiting = 0
