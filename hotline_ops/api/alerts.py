@@ -309,7 +309,7 @@ async def _store(app: Any, batch: list[AlertIn], source: str) -> alerts.IngestRe
         finally:
             first_notice.appended(app)
         if sends:
-            first_notice.start(app, sends)
+            first_notice.start(app, sends, journal.spool(app).record_notices)
     return None
 
 

@@ -42,7 +42,7 @@ import sqlite3
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -107,6 +107,8 @@ class NoticeState:
     calm: threading.Event = field(default_factory=threading.Event)  # set: urgent == 0
     stepping: threading.local = field(default_factory=threading.local)
     reader: Any = None  # _SqliteReader, on a SQLite store
+    # Outcomes read back from the journal file (a send recorded before a crash), by id.
+    known: dict[int, dict[str, datetime | None]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.calm.set()
@@ -449,15 +451,19 @@ def _render(app: Any, alert: AlertIn, source: str, notice: Notice) -> list[dict[
     return messages.for_event(app, incident, "opened", planned)
 
 
-def start(app: Any, sends: list[Send]) -> None:
-    """Make the sends (the journal entry naming their ids is committed), on this loop."""
+Record = Callable[[list[tuple[int, str, datetime]]], None]
+
+
+def start(app: Any, sends: list[Send], record: Record | None = None) -> None:
+    """Make the sends (the journal entry naming their ids is committed), on this loop;
+    ``record`` keeps what the channels took (the journal file), for after a crash."""
     current = state(app)
     loop = asyncio.get_running_loop()
     for send in sends:
         _hold(current)  # until the send ends (_send)
         outcome: concurrent.futures.Future = concurrent.futures.Future()
         current.in_flight[send.incident_id] = outcome
-        task = loop.create_task(_send(app, send, outcome))
+        task = loop.create_task(_send(app, send, outcome, record))
         current.tasks.add(task)
         task.add_done_callback(current.tasks.discard)
 
@@ -469,7 +475,9 @@ def _refill_quietly(app: Any) -> None:
         log.warning("first notice: reserving incident ids failed", exc_info=True)
 
 
-async def _send(app: Any, send: Send, outcome: concurrent.futures.Future) -> None:
+async def _send(
+    app: Any, send: Send, outcome: concurrent.futures.Future, record: Record | None = None
+) -> None:
     """POST each channel's notice; the outcome maps channel -> when it was taken (None:
     not known to have been)."""
     current = state(app)
@@ -483,9 +491,26 @@ async def _send(app: Any, send: Send, outcome: concurrent.futures.Future) -> Non
             taken[fields["channel"]] = await _post(app, channel, message)
     finally:  # cancelled at shutdown: what was not taken is sent by the outbox
         _calm(current)
+        _record(send.incident_id, taken, record)
         current.counts["sent"] += sum(1 for at in taken.values() if at is not None)
         current.counts["failed"] += sum(1 for at in taken.values() if at is None)
         outcome.set_result(taken)
+
+
+def _record(incident_id: int, taken: dict[str, datetime | None], record: Record | None) -> None:
+    rows = [(incident_id, channel, at) for channel, at in taken.items() if at is not None]
+    if not rows or record is None:
+        return
+    try:
+        record(rows)
+    except Exception:  # a crash before the consumer then sends it again: logged, not lost
+        log.warning("first notice: recording incident %d's notice failed", incident_id,
+                    exc_info=True)  # fmt: skip
+
+
+def remember(app: Any, outcomes: dict[int, dict[str, datetime]]) -> None:
+    """Outcomes recorded in the journal file (before a crash), for ``settle``."""
+    state(app).known.update(outcomes)
 
 
 async def _post(app: Any, channel: Any, message: Message) -> datetime | None:
@@ -585,9 +610,10 @@ def _longest_timeout(app: Any) -> float:
 def settle(app: Any, incident_id: int) -> dict[str, datetime | None]:
     """Channel -> when it took the first notice of ``incident_id`` ({}: unknown, e.g. sent
     by a process that died since): the consumer stores those as sent."""
-    outcome = state(app).in_flight.pop(incident_id, None)
+    current = state(app)
+    outcome = current.in_flight.pop(incident_id, None)
     if outcome is None:
-        return {}
+        return current.known.pop(incident_id, {})
     try:
         return outcome.result(timeout=GRACE_S)
     except concurrent.futures.TimeoutError:
@@ -632,7 +658,10 @@ def drained(app: Any, batch: list[AlertIn]) -> None:
     _count(app, batch, -1)
     current = state(app)
     for alert in batch:
-        if alert.notice and current.in_flight.pop(alert.notice.incident_id, None) is not None:
+        if alert.notice is None:
+            continue
+        flying = current.in_flight.pop(alert.notice.incident_id, None)
+        if (flying or current.known.pop(alert.notice.incident_id, None)) is not None:
             superseded(app, alert.notice, None)
     # The incidents just opened took reserved ids too: top up here, on the consumer's
     # thread, so the next alert finds ids waiting.

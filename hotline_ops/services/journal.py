@@ -304,6 +304,9 @@ def _drain_once(app: Any, limit: int) -> Drained:
         _advance(session, journal.id, position, rows[-1].id, app.clock.now())
         try:
             passes = _passes(rows)  # an entry that cannot be read counts as failing
+            noticed = [a.notice.incident_id for _, b, _ in passes for a in b if a.notice]
+            if noticed:  # first notices sent before a crash are stored as sent
+                first_notice.remember(app, journal.notices_for(noticed))
             for source, batch, now in passes:
                 ingest.ingest_in(session, app, batch, source=source, now=now, result=done.result)
         except (IntegrityError, Raced):
@@ -316,6 +319,8 @@ def _drain_once(app: Any, limit: int) -> Drained:
     state(app).failures.clear()  # the oldest pending entry went through
     for _, batch, _ in passes:
         first_notice.drained(app, batch)
+    if noticed:
+        _forget_notices(journal, noticed)
     _tidy(journal, rows[-1].id, app.clock.monotonic())
     _record_lags(app, rows, done.result.received)
     return done
@@ -339,6 +344,13 @@ def _advance(session: Any, journal: str, old: int | None, new: int, now: datetim
     ).rowcount
     if moved != 1:
         raise Raced()
+
+
+def _forget_notices(journal: Spool, ids: list[int]) -> None:
+    try:
+        journal.forget_notices(ids)
+    except Exception:  # kept records cost a little space, nothing else
+        log.warning("alert journal: forgetting %d first notices failed", len(ids), exc_info=True)
 
 
 def _tidy(journal: Spool, position: int, now: float) -> None:

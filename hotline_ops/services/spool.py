@@ -42,6 +42,11 @@ SCHEMA = (
     " id INTEGER PRIMARY KEY, source TEXT NOT NULL, alerts TEXT NOT NULL,"
     " count INTEGER NOT NULL, received_at TEXT NOT NULL, failed_at TEXT NOT NULL,"
     " error TEXT NOT NULL)",
+    # First notices their channels took (services.first_notice), until the consumer has
+    # stored them as sent: a crash in between then does not send them again.
+    "CREATE TABLE IF NOT EXISTS notices ("
+    " incident_id INTEGER NOT NULL, channel TEXT NOT NULL, sent_at TEXT NOT NULL,"
+    " PRIMARY KEY (incident_id, channel))",
 )
 
 
@@ -140,6 +145,33 @@ class Spool:
                     error,
                 ),
             )
+
+    def record_notices(self, rows: list[tuple[int, str, datetime]]) -> None:
+        """(incident id, channel, sent_at) of first notices their channels took."""
+        with self._transaction() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO notices (incident_id, channel, sent_at) VALUES (?, ?, ?)",
+                [(incident_id, channel, at.isoformat()) for incident_id, channel, at in rows],
+            )
+
+    def notices_for(self, ids: list[int]) -> dict[int, dict[str, datetime]]:
+        """Incident id -> channel -> sent_at, of the recorded first notices among ``ids``."""
+        out: dict[int, dict[str, datetime]] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._reader().execute(
+                f"SELECT incident_id, channel, sent_at FROM notices WHERE incident_id IN ({marks})",
+                chunk,
+            )
+            for incident_id, channel, at in rows:
+                out.setdefault(incident_id, {})[channel] = datetime.fromisoformat(at)
+        return out
+
+    def forget_notices(self, ids: list[int]) -> None:
+        """The consumer stored these incidents' notices: their records are not needed."""
+        with self._transaction() as conn:
+            conn.executemany("DELETE FROM notices WHERE incident_id = ?", [(i,) for i in ids])
 
     def dead(self) -> int:
         """How many entries were quarantined, ever (the table is never trimmed)."""

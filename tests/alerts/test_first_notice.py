@@ -286,3 +286,20 @@ def test_an_append_under_way_keeps_the_counts_when_the_journal_looks_empty(app, 
     journal.drain_all(app)  # empty journal, but a batch is under way: its count stays
     assert current.waiting == 1 and fingerprint(DISK) in current.fingerprints
     first_notice.appended(app)
+
+
+def test_a_notice_recorded_before_a_crash_is_stored_as_sent_and_not_sent_again(
+    app, receiver, clock
+):
+    """The send's outcome is kept in the journal file: after a SIGKILL (its memory gone)
+    the consumer still knows the channel took the notice."""
+    post(app, [{"labels": DISK}])
+    (key,) = receiver.keys()
+    incident_id = int(key.split(":")[1])
+    assert journal.spool(app).notices_for([incident_id]) == {incident_id: {"ops": T0}}
+    first_notice.state(app).in_flight.clear()  # what a restart forgets
+    journal.drain(app)
+    assert outbox_rows(app) == [(key, "sent", 1)]
+    outbox.deliver_due(app)
+    assert receiver.keys() == [key]
+    assert journal.spool(app).notices_for([incident_id]) == {}  # forgotten once stored
