@@ -9,11 +9,11 @@ with the rules the consumer applies (core.alerts) and three indexed reads. If it
 does, the incident's id is taken from a block reserved in advance (store.ids) and written
 into the journal entry with the opening time (``AlertIn.notice``). Once the entry is
 committed, the notice, rendered as the consumer would render it, is POSTed from the event
-loop. The consumer later opens the incident with that id and time and stores the notice as
-sent. If the send failed, timed out or its outcome died with the process, it stores it
-pending instead and the outbox sends it again under the same Idempotency-Key: a crash
-costs a repeat that the key lets the receiver drop, as a crash between any send and its
-mark does.
+loop; what each channel took is recorded in the journal file (table ``notices``). The
+consumer later opens the incident with that id and time and stores the notice as sent. If
+the send failed or timed out, or the process died between the channel's answer and that
+record, it stores it pending instead and the outbox sends it again under the same
+Idempotency-Key, as after a crash between any send and its mark.
 
 "Surely" means every condition below holds; otherwise the alert takes the ordinary path,
 which stays correct in every case:
@@ -23,12 +23,14 @@ which stays correct in every case:
   other alerts); no silence in force matches it;
 - neither its fingerprint nor its incident's dedup key is firing, open, resolved within the
   reopen window, or waiting in the journal;
-- order is kept per incident, as the outbox keeps it: a first notice is its incident's first
-  message, and the incident's later ones are queued only once the consumer stored it,
-  after the send ended. Other incidents' notices waiting in the outbox (a retry, a rate
-  limit) do not hold it back, as Alertmanager's groups do not hold each other back;
 - each of its level's channels can send one on the event loop (webhook), has a token in its
-  rate limit, and an id is in the reserved block; at most MAX_IN_FLIGHT sends at once.
+  rate limit, and an id is in the reserved block; at most MAX_IN_FLIGHT sends at once, and
+  fewer than MAX_WAITING alerts wait in the journal.
+
+Order is kept per incident, as the outbox keeps it: a first notice is its incident's first
+message, and the incident's later ones are queued only once the consumer stored it, after
+the send ended. Other incidents' notices waiting in the outbox (a retry, a rate limit) do
+not hold it back, as Alertmanager's groups do not hold each other back.
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ BLOCK = 32  # ids reserved per store transaction (a restart leaves the rest unus
 # tens of milliseconds, and the ids must not run out meanwhile (about 0.5 s at 50 alerts/s).
 LOW = 24
 MAX_IN_FLIGHT = 16
-MAX_WAITING = 256  # journaled alerts not yet ingested, beyond which the consumer batches
+MAX_WAITING = 256  # journaled alerts not yet ingested, beyond which first notices stop
 READ_BUDGET_S = 0.005  # the decision's reads, on the event loop
 GRACE_S = 0.05  # how long the consumer's transaction waits for a send still under way
 # The consumer steps aside while alerts are being received or first notices sent: it waits
@@ -167,7 +169,20 @@ def plan(
         return batch, []
     current.appending += 1  # until ``appended``
     current.epoch += 1
-    chosen = _choose(app, current, batch, source, now) if _open(app, current) else {}
+    try:
+        out, sends = _noticed(app, current, batch, source, now)
+    except Exception:  # an optimisation failing must not fail the request: ordinary path
+        log.exception("first notice: deciding failed; the alerts take the ordinary path")
+        out, sends = batch, []
+    _count(app, out, +1)
+    _top_up(app, current)
+    return out, sends
+
+
+def _noticed(
+    app: Any, current: NoticeState, batch: list[AlertIn], source: str, now: datetime
+) -> tuple[list[AlertIn], list[Send]]:
+    chosen = _choose(app, current, batch, source, now) if _open(app, current) else set()
     out, sends = [], []
     for i, alert in enumerate(batch):
         incident_id = _take(app) if i in chosen else None
@@ -176,8 +191,6 @@ def plan(
             alert = replace(alert, notice=notice)
             sends.append(Send(notice.incident_id, _render(app, alert, source, notice)))
         out.append(alert)
-    _count(app, out, +1)
-    _top_up(app, current)
     return out, sends
 
 
@@ -542,8 +555,13 @@ async def _post(app: Any, channel: Any, message: Message) -> datetime | None:
 
 @contextmanager
 def urgent(app: Any) -> Iterator[None]:
-    """On the loop: alerts are being received (or a notice sent) until this exits."""
+    """On the loop: alerts are being received until this exits. Only while first notices
+    can go out: in a burst (overflowed) the consumer must not be slowed, or the outbox's
+    marks, which wait for the store's writer it holds, pile up (a SIGKILL re-sends them)."""
     current = state(app)
+    if not (current.consumer and _open(app, current)):
+        yield
+        return
     _hold(current)
     try:
         yield

@@ -237,8 +237,13 @@ def test_without_a_consumer_here_nothing_is_noticed_early(app, clock):
 
 
 def test_the_consumer_steps_aside_while_an_alert_is_being_received(app):
-    """Before each statement of a drain, it waits while the loop is urgent (bounded)."""
+    """Before each statement of a drain, it waits while the loop is urgent (bounded), and
+    only while first notices can go out."""
     current = first_notice.state(app)
+    current.overflowed = True  # a burst: nothing to step aside for
+    with first_notice.urgent(app):
+        assert current.calm.is_set()
+    current.overflowed = False
     waited = []
     with first_notice.urgent(app):
         assert not current.calm.is_set()
@@ -303,3 +308,14 @@ def test_a_notice_recorded_before_a_crash_is_stored_as_sent_and_not_sent_again(
     outbox.deliver_due(app)
     assert receiver.keys() == [key]
     assert journal.spool(app).notices_for([incident_id]) == {}  # forgotten once stored
+
+
+def test_a_failing_decision_leaves_the_alert_to_the_ordinary_path(app, clock, monkeypatch):
+    def broken(*_args):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(first_notice, "_render", broken)
+    planned, sends = first_notice.plan(app, [AlertIn(DISK)], "api", clock.now())
+    assert (planned[0].notice, sends) == (None, [])
+    assert first_notice.state(app).waiting == 1  # still counted as waiting
+    first_notice.appended(app)
