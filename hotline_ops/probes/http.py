@@ -145,16 +145,7 @@ class HttpProbe(Probe):
         self._ssl = self._build_tls_context() if self._target.tls else None
 
     def _build_request(self) -> bytes:
-        defaults = {"Host": self._target.host_header, "User-Agent": USER_AGENT, "Accept": "*/*"}
-        overridden = {name.lower() for name in self.params.headers}
-        headers = {k: v for k, v in defaults.items() if k.lower() not in overridden}
-        headers.update(self.params.headers)
-        # Never keep-alive: one request per connection keeps the response framing simple.
-        headers = {k: v for k, v in headers.items() if k.lower() != "connection"}
-        headers["Connection"] = "close"
-        lines = [f"{self.params.method} {self._target.request_target} HTTP/1.1"]
-        lines += [f"{name}: {value}" for name, value in headers.items()]
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        return _request_bytes(self.params.method, self._target, self.params.headers)
 
     def _build_tls_context(self) -> ssl.SSLContext:
         try:
@@ -244,6 +235,25 @@ def _expiry_detail(days_left: float) -> str:
     return f"TLS certificate expires in {days} day{'' if days == 1 else 's'}"
 
 
+def _request_bytes(
+    method: str, target: _Target, headers: dict[str, str], body: bytes | None = None
+) -> bytes:
+    """The request: Host, User-Agent and Accept unless ``headers`` give them, and
+    ``Connection: close`` always (never keep-alive: one request per connection keeps the
+    response framing simple); with a body, its Content-Length."""
+    defaults = {"Host": target.host_header, "User-Agent": USER_AGENT, "Accept": "*/*"}
+    given = {name.lower() for name in headers}
+    merged = {k: v for k, v in defaults.items() if k.lower() not in given}
+    ours = {"connection"} if body is None else {"connection", "content-length"}
+    merged.update((k, v) for k, v in headers.items() if k.lower() not in ours)
+    merged["Connection"] = "close"
+    if body is not None:
+        merged["Content-Length"] = str(len(body))
+    lines = [f"{method} {target.request_target} HTTP/1.1"]
+    lines += [f"{name}: {value}" for name, value in merged.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
+
+
 async def request_once(
     method: str, url: str, headers: dict[str, str], body: bytes, *, cap: int = 1 << 16
 ) -> tuple[int, bytes]:
@@ -252,16 +262,7 @@ async def request_once(
     whose latency counts (an alert's first notice, services.first_notice). The caller
     bounds the time; ``headers`` must be single-line latin-1 (a channel's are ASCII)."""
     target = _parse_target(url)
-    skip = {"host", "connection", "content-length"}
-    lines = [
-        f"{method} {target.request_target} HTTP/1.1",
-        f"Host: {target.host_header}",
-        f"User-Agent: {USER_AGENT}",
-        "Connection: close",
-        f"Content-Length: {len(body)}",
-    ]
-    lines += [f"{name}: {value}" for name, value in headers.items() if name.lower() not in skip]
-    request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+    request = _request_bytes(method, target, headers, body)
     loop = asyncio.get_running_loop()
     done = loop.create_future()
     transport, _ = await loop.create_connection(

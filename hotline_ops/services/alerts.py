@@ -327,16 +327,15 @@ def _link_all(run: _Pass, rows: list[Alert]) -> None:
         group, keyed = core.group_of(run.policy, row.labels, row.fingerprint)
         key = core.dedup_key(group)
         keys.append(key)
-        specs.setdefault(
-            key,
-            {
-                "source": row.source,
-                "actor": row.source,
-                "title": core.title(row.labels, row.annotations, keyed),
-                "labels": dict(row.labels),
-                **_noticed(run, row.fingerprint),
-            },
-        )
+        if key in specs:  # the group's first alert gave its fields (and settled its notice)
+            continue
+        specs[key] = {
+            "source": row.source,
+            "actor": row.source,
+            "title": core.title(row.labels, row.annotations, keyed),
+            "labels": dict(row.labels),
+            **_noticed(run, row.fingerprint),
+        }
     joined = incidents.open_or_reopen_many(run.session, run.app, now=run.now, specs=specs)
     for key, spec in specs.items():
         if spec.get("notice") and joined[key][0].id != spec["notice"].incident_id:

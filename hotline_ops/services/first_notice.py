@@ -207,7 +207,7 @@ def _top_up(app: Any, current: NoticeState) -> None:
         current.refilling = True
         try:
             loop = asyncio.get_running_loop()
-        except RuntimeError:  # called outside the server (a script, a test): right here
+        except RuntimeError:  # not on the loop (the consumer's thread, a test): right here
             _refill_quietly(app)
             return
         loop.run_in_executor(None, _refill_quietly, app)
@@ -681,8 +681,6 @@ def drained(app: Any, batch: list[AlertIn]) -> None:
         flying = current.in_flight.pop(alert.notice.incident_id, None)
         if (flying or current.known.pop(alert.notice.incident_id, None)) is not None:
             superseded(app, alert.notice, None)
-    # The incidents just opened took reserved ids too: top up here, on the consumer's
-    # thread, so the next alert finds ids waiting.
-    if current.ready and not current.refilling and len(reserved(app)) < LOW:
-        current.refilling = True
-        _refill_quietly(app)
+    # The incidents just opened took reserved ids too: top up here (on the consumer's
+    # thread, no loop: at once), so the next alert finds ids waiting.
+    _top_up(app, current)

@@ -262,10 +262,14 @@ def _quarantine(app: Any, entry_id: int, exc: Exception) -> Drained:
     return Drained(entries=1)
 
 
+def _alerts_of(entry: Entry) -> list[AlertIn]:
+    return [decode(raw) for raw in json.loads(entry.alerts)]
+
+
 def _readable(entry: Entry) -> list[AlertIn]:
     """The alerts of a quarantined entry, or none when they cannot be read (why it was)."""
     try:
-        return [decode(raw) for raw in json.loads(entry.alerts)]
+        return _alerts_of(entry)
     except (ValueError, TypeError, KeyError):
         return []
 
@@ -392,7 +396,7 @@ def _passes(rows: list[Any]) -> list[tuple[str, list[AlertIn], datetime]]:
     passes: list[tuple[str, list[AlertIn], datetime]] = []
     first: datetime | None = None
     for row in rows:
-        batch = [decode(raw) for raw in json.loads(row.alerts)]
+        batch = _alerts_of(row)
         if passes and passes[-1][0] == row.source and row.received_at - first <= PASS_SPAN:
             source, merged, _ = passes[-1]
             passes[-1] = (source, merged + batch, row.received_at)
