@@ -7,7 +7,7 @@ deadlines, so editing ``incidents/levels.yaml`` never retimes an incident alread
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -90,8 +90,19 @@ class LevelPolicy:
 
 
 def snapshot(level: Level) -> dict[str, Any]:
-    """The level as plain data, stored on the incident when it opens."""
-    return asdict(level)
+    """The level as plain data, stored on the incident when it opens: what ``asdict``
+    gives, built by hand (asdict's generic deep copy was a fifth of a millisecond per new
+    incident, on the path of an alert's first notice)."""
+    return {
+        "level": level.level,
+        "name": level.name,
+        "timers": tuple(
+            {"kind": t.kind, "after_s": t.after_s, "clause": t.clause, "met_by": t.met_by}
+            for t in level.timers
+        ),
+        "channels": level.channels,
+        "warn_at": level.warn_at,
+    }
 
 
 def from_snapshot(data: dict[str, Any]) -> Level:

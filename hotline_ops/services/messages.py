@@ -36,6 +36,7 @@ def environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=False,
         autoescape=False,
+        auto_reload=False,  # packaged templates: no stat() of the file per text rendered
     )
 
 

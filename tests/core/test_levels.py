@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from datetime import timedelta
 
 from hotline_ops.core.levels import (
@@ -83,6 +84,12 @@ def test_it_turns_each_timer_into_an_exact_due_time():
 def test_it_round_trips_a_level_through_its_json_snapshot():
     stored = json.loads(json.dumps(snapshot(L1)))
     assert from_snapshot(stored) == L1
+
+
+def test_its_snapshot_is_exactly_what_asdict_gives():
+    # Built by hand for speed: a field added to Level or Timer must be added there too.
+    warned = Level(2, "核心功能故障", (RESPONSE, RESOLVE), ("ops",), warn_at=(0.25,))
+    assert [snapshot(level) for level in (L1, L3, warned)] == [asdict(x) for x in (L1, L3, warned)]
 
 
 def test_it_meets_the_response_timer_on_acknowledge():
