@@ -236,45 +236,28 @@ def _expiry_detail(days_left: float) -> str:
 
 
 def _request_bytes(
-    method: str, target: _Target, headers: dict[str, str], body: bytes | None = None
+    method: str,
+    target: _Target,
+    headers: dict[str, str],
+    body: bytes | None = None,
+    *,
+    keep_alive: bool = False,
 ) -> bytes:
     """The request: Host, User-Agent and Accept unless ``headers`` give them, and
-    ``Connection: close`` always (never keep-alive: one request per connection keeps the
-    response framing simple); with a body, its Content-Length."""
+    ``Connection: close`` unless ``keep_alive`` (a probe makes one request per connection:
+    it measures the connect too); with a body, its Content-Length."""
     defaults = {"Host": target.host_header, "User-Agent": USER_AGENT, "Accept": "*/*"}
     given = {name.lower() for name in headers}
     merged = {k: v for k, v in defaults.items() if k.lower() not in given}
     ours = {"connection"} if body is None else {"connection", "content-length"}
     merged.update((k, v) for k, v in headers.items() if k.lower() not in ours)
-    merged["Connection"] = "close"
+    if not keep_alive:  # HTTP/1.1 keeps the connection open unless told otherwise
+        merged["Connection"] = "close"
     if body is not None:
         merged["Content-Length"] = str(len(body))
     lines = [f"{method} {target.request_target} HTTP/1.1"]
     lines += [f"{name}: {value}" for name, value in merged.items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
-
-
-async def request_once(
-    method: str, url: str, headers: dict[str, str], body: bytes, *, cap: int = 1 << 16
-) -> tuple[int, bytes]:
-    """(status, body) of one HTTP/1.1 request on a connection of its own, on the event loop
-    (no thread, no client object): what the probe does, for callers outside the probes
-    whose latency counts (an alert's first notice, services.first_notice). The caller
-    bounds the time; ``headers`` must be single-line latin-1 (a channel's are ASCII)."""
-    target = _parse_target(url)
-    request = _request_bytes(method, target, headers, body)
-    loop = asyncio.get_running_loop()
-    done = loop.create_future()
-    transport, _ = await loop.create_connection(
-        lambda: _Exchange(request, done, method == "HEAD", cap),
-        target.host,
-        target.port,
-        ssl=_tls_context(None, True) if target.tls else None,
-    )
-    try:
-        return await done
-    finally:
-        transport.close()
 
 
 class _Exchange(asyncio.Protocol):
@@ -325,14 +308,40 @@ def parse_response(
     ``eof``: no more bytes will come, so an incomplete response is an error. Raises
     TargetError for what is not HTTP and EOFError for a response cut short.
     """
+    parsed = parse_kept(data, head_only, cap, eof=eof)
+    return None if parsed is None else parsed[:2]
+
+
+def parse_kept(
+    data: bytes, head_only: bool, cap: int, *, eof: bool
+) -> tuple[int, bytes, bool] | None:
+    """``parse_response`` and whether the connection can carry another request: an
+    HTTP/1.1 answer not saying ``Connection: close``, framed by its length (not by EOF, not
+    chunked: its trailers are not read), read whole and with nothing after it."""
     reader = _Buffer(data, eof)
     try:
         status, headers = _read_head(reader)
         if head_only or status in _BODYLESS_STATUSES:
-            return status, b""
-        return status, _read_body(reader, headers, cap)
+            body, framed = b"", True
+        else:
+            body = _read_body(reader, headers, cap)
+            framed = _length_framed(headers, cap)
     except _Incomplete:
         return None
+    reusable = (
+        framed
+        and data.startswith(b"HTTP/1.1 ")
+        and "close" not in headers.get("connection", "").lower()
+        and reader.pos == len(data)
+    )
+    return status, body, reusable
+
+
+def _length_framed(headers: dict[str, str], cap: int) -> bool:
+    """The body ended where its Content-Length said, within ``cap`` (read whole)."""
+    if "transfer-encoding" in headers or "content-length" not in headers:
+        return False
+    return _parse_length(headers["content-length"]) <= cap
 
 
 class _Buffer:

@@ -59,7 +59,7 @@ from hotline_ops.core.alerts import AlertIn, Notice
 from hotline_ops.core.incidents import IncidentStatus
 from hotline_ops.core.matchers import from_dict, matches_all
 from hotline_ops.notify.base import Message
-from hotline_ops.probes.http import request_once
+from hotline_ops.probes.http_pool import Pool
 from hotline_ops.services import deadlines, incidents, messages, outbox
 from hotline_ops.store import ids
 from hotline_ops.store.db import Overrun
@@ -109,6 +109,7 @@ class NoticeState:
     calm: threading.Event = field(default_factory=threading.Event)  # set: urgent == 0
     stepping: threading.local = field(default_factory=threading.local)
     reader: Any = None  # _SqliteReader, on a SQLite store
+    pool: Pool | None = None  # kept-alive connections to the channels, on the serving loop
     # Outcomes read back from the journal file (a send recorded before a crash), by id.
     known: dict[int, dict[str, datetime | None]] = field(default_factory=dict)
 
@@ -385,13 +386,13 @@ class _SqliteReader:
     event loop, the bare driver a twentieth of that. WAL: it never waits for the writer.
     Times are compared as SQLAlchemy stores them (naive UTC text)."""
 
-    FIRING = "SELECT firing_key FROM alerts WHERE firing_key IN ({})"
-    BUSY = (
-        "SELECT dedup_key FROM incidents WHERE dedup_key IN ({}) AND (open_key IS NOT NULL"
-        " OR (status = ? AND resolved_at >= ?))"
-    )
-    SILENCES = (
-        "SELECT id, matchers FROM silences"
+    # One statement for the three reads: each call into the driver gives up the
+    # interpreter lock, which a drain on the consumer's thread then holds for a while.
+    READ = (
+        "SELECT 0, firing_key, NULL FROM alerts WHERE firing_key IN ({})"
+        " UNION ALL SELECT 1, dedup_key, NULL FROM incidents WHERE dedup_key IN ({})"
+        " AND (open_key IS NOT NULL OR (status = ? AND resolved_at >= ?))"
+        " UNION ALL SELECT 2, id, matchers FROM silences"
         " WHERE expired_at IS NULL AND starts_at <= ? AND ends_at > ?"
     )
 
@@ -406,15 +407,20 @@ class _SqliteReader:
 
     def read(self, fps: list[str], keys: list[str], since: datetime, now: datetime) -> Read:
         self.until = time.monotonic() + READ_BUDGET_S
-        run = self.connection.execute
+        at = _stored(now)
+        args = [*fps, *keys, IncidentStatus.RESOLVED.value, _stored(since), at, at]
         try:
-            firing = {r[0] for r in run(self.FIRING.format(_marks(fps)), fps)}
-            busy_args = [*keys, IncidentStatus.RESOLVED.value, _stored(since)]
-            busy = {r[0] for r in run(self.BUSY.format(_marks(keys)), busy_args)}
-            rows = run(self.SILENCES, (_stored(now), _stored(now))).fetchall()
+            rows = self.connection.execute(self.READ.format(_marks(fps), _marks(keys)), args)
+            rows = rows.fetchall()
         except sqlite3.OperationalError as exc:  # interrupted (the budget), or locked
             raise Overrun(str(exc)) from None
-        active = [(i, tuple(from_dict(m) for m in json.loads(text))) for i, text in rows]
+        firing = {value for part, value, _ in rows if part == 0}
+        busy = {value for part, value, _ in rows if part == 1}
+        active = [
+            (i, tuple(from_dict(m) for m in json.loads(text)))
+            for part, i, text in rows
+            if part == 2
+        ]
         return firing, busy, active
 
     def close(self) -> None:
@@ -469,16 +475,44 @@ Record = Callable[[list[tuple[int, str, datetime]]], None]
 
 def start(app: Any, sends: list[Send], record: Record | None = None) -> None:
     """Make the sends (the journal entry naming their ids is committed), on this loop;
-    ``record`` keeps what the channels took (the journal file), for after a crash."""
+    ``record`` keeps what the channels took (the journal file), for after a crash. On a
+    kept connection a notice is written before this returns: before the alert's request
+    is answered."""
     current = state(app)
     loop = asyncio.get_running_loop()
+    pool = _pool(app, current, loop)
     for send in sends:
         _hold(current)  # until the send ends (_send)
         outcome: concurrent.futures.Future = concurrent.futures.Future()
         current.in_flight[send.incident_id] = outcome
-        task = loop.create_task(_send(app, send, outcome, record))
+        posts = [_begin(app, pool, fields) for fields in send.messages]
+        task = loop.create_task(_send(app, send.incident_id, posts, outcome, record))
         current.tasks.add(task)
         task.add_done_callback(current.tasks.discard)
+
+
+def _pool(app: Any, current: NoticeState, loop: asyncio.AbstractEventLoop) -> Pool:
+    """This loop's connections (tests run requests on loops of their own)."""
+    if current.pool is None or current.pool.loop is not loop:
+        current.pool = Pool(loop)
+        app.on_close(current.pool.close)
+    return current.pool
+
+
+Post = tuple[Any, Message, "asyncio.Future[tuple[int, bytes]]"]
+
+
+def _begin(app: Any, pool: Pool, fields: dict[str, Any]) -> Post:
+    """The channel, the message and its request, started."""
+    channel = app.channels[fields["channel"]]
+    message = Message(fields["dedup_key"], fields["subject"], fields["text"], fields["data"])
+    try:
+        url, headers, body = channel.request_parts(message)
+        return channel, message, pool.request("POST", url, headers, body)
+    except Exception as exc:  # e.g. an unusable URL: failed at once, the outbox retries it
+        failed = asyncio.get_running_loop().create_future()
+        failed.set_exception(exc)
+        return channel, message, failed
 
 
 def _refill_quietly(app: Any) -> None:
@@ -489,22 +523,24 @@ def _refill_quietly(app: Any) -> None:
 
 
 async def _send(
-    app: Any, send: Send, outcome: concurrent.futures.Future, record: Record | None = None
+    app: Any,
+    incident_id: int,
+    posts: list[Post],
+    outcome: concurrent.futures.Future,
+    record: Record | None = None,
 ) -> None:
-    """POST each channel's notice; the outcome maps channel -> when it was taken (None:
+    """Wait for each channel's answer; the outcome maps channel -> when it was taken (None:
     not known to have been)."""
     current = state(app)
     taken: dict[str, datetime | None] = {}
     try:
-        for fields in send.messages:
-            channel = app.channels[fields["channel"]]
-            message = Message(
-                fields["dedup_key"], fields["subject"], fields["text"], fields["data"]
-            )
-            taken[fields["channel"]] = await _post(app, channel, message)
+        for channel, message, posted in posts:
+            taken[channel.name] = await _answered(app, channel, message, posted)
     finally:  # cancelled at shutdown: what was not taken is sent by the outbox
+        for _, _, posted in posts:
+            posted.cancel()  # no-op once done; else its connection is closed
         _calm(current)
-        _record(send.incident_id, taken, record)
+        _record(incident_id, taken, record)
         current.counts["sent"] += sum(1 for at in taken.values() if at is not None)
         current.counts["failed"] += sum(1 for at in taken.values() if at is None)
         outcome.set_result(taken)
@@ -526,11 +562,13 @@ def remember(app: Any, outcomes: dict[int, dict[str, datetime]]) -> None:
     state(app).known.update(outcomes)
 
 
-async def _post(app: Any, channel: Any, message: Message) -> datetime | None:
-    url, headers, body = channel.request_parts(message)
+async def _answered(
+    app: Any, channel: Any, message: Message, posted: asyncio.Future
+) -> datetime | None:
+    """When the channel took the message; None if it did not (answer, error, timeout)."""
     try:
         async with asyncio.timeout(channel.params.timeout_s):
-            status, _ = await request_once("POST", url, headers, body)
+            status, _ = await posted
     except Exception as exc:  # the outbox sends it again: a failure here loses nothing
         why = channel.mask(str(exc) or type(exc).__name__)
         log.info("first notice %s on %s failed (%s); the outbox retries it",
