@@ -49,6 +49,9 @@ RETRIES = 3
 # An entry whose ingest failed this many times on its own is moved to the journal file's
 # ``dead`` table and the consumer goes on: one bad entry must not stop every alert after it.
 QUARANTINE_AFTER = 3
+# A first notice's record (spool table ``notices``) left by a crash goes at a trim this long
+# after it was sent: by far after the consumer stored it, or sent it again.
+NOTICES_KEPT = timedelta(days=1)
 BURST_S = 0.01  # journal commits closer than this: a burst, the consumer waits for a gap
 _wakers: list[Callable[[], None]] = []
 
@@ -325,7 +328,7 @@ def _drain_once(app: Any, limit: int) -> Drained:
         first_notice.drained(app, batch)
     if noticed:
         _forget_notices(journal, noticed)
-    _tidy(journal, rows[-1].id, app.clock.monotonic())
+    _tidy(journal, rows[-1].id, app.clock.monotonic(), app.clock.now() - NOTICES_KEPT)
     _record_lags(app, rows, done.result.received)
     return done
 
@@ -357,11 +360,11 @@ def _forget_notices(journal: Spool, ids: list[int]) -> None:
         log.warning("alert journal: forgetting %d first notices failed", len(ids), exc_info=True)
 
 
-def _tidy(journal: Spool, position: int, now: float) -> None:
+def _tidy(journal: Spool, position: int, now: float, stale: datetime) -> None:
     """Trim what is ingested, now and then (Spool.tidy). A failure here loses nothing
     (entries up to the position are never read again), so it is logged, not raised."""
     try:
-        journal.tidy(position, now)
+        journal.tidy(position, now, stale)
     except Exception:
         log.warning("alert journal: trimming up to %d failed", position, exc_info=True)
 

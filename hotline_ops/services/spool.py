@@ -74,6 +74,7 @@ class Spool:
         self._writer.execute("PRAGMA wal_autocheckpoint=0")
         self.id = self._prepare()
         self._trimmed, self._trimmed_at = 0, float("-inf")  # position, monotonic seconds
+        self._forgotten: list[int] = []  # incident ids whose notice records go at the trim
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -120,14 +121,20 @@ class Spool:
             .fetchone()[0]
         )
 
-    def tidy(self, position: int, now: float) -> None:
+    def tidy(self, position: int, now: float, stale: datetime) -> None:
         """Now and then (TRIM_ENTRIES, TRIM_S) forget the entries up to ``position``
-        (ingested: the store says so) and checkpoint; ``now`` is a monotonic reading."""
+        (ingested: the store says so) and the notice records forgotten or sent before
+        ``stale``, and checkpoint; ``now`` is a monotonic reading."""
         if position - self._trimmed < TRIM_ENTRIES and now - self._trimmed_at < TRIM_S:
             return
         self._trimmed, self._trimmed_at = position, now
+        with self._lock:
+            forgotten, self._forgotten = self._forgotten, []
         with self._transaction() as conn:
             conn.execute("DELETE FROM entries WHERE id <= ?", (position,))
+            conn.executemany("DELETE FROM notices WHERE incident_id = ?", [(i,) for i in forgotten])
+            # Records a crash left behind (their forgetting was in memory): long stored.
+            conn.execute("DELETE FROM notices WHERE sent_at < ?", (stale.isoformat(),))
         self.checkpoint()
 
     def quarantine(self, entry: Entry, failed_at: datetime, error: str) -> None:
@@ -169,9 +176,11 @@ class Spool:
         return out
 
     def forget_notices(self, ids: list[int]) -> None:
-        """The consumer stored these incidents' notices: their records are not needed."""
-        with self._transaction() as conn:
-            conn.executemany("DELETE FROM notices WHERE incident_id = ?", [(i,) for i in ids])
+        """The consumer stored these incidents' notices: their records are not needed. They
+        are deleted at the next trim: a commit per drain here would take the file's writer
+        from the requests' journal commits as often as alerts arrive."""
+        with self._lock:
+            self._forgotten += ids
 
     def dead(self) -> int:
         """How many entries were quarantined, ever (the table is never trimmed)."""

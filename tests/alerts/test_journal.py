@@ -217,6 +217,23 @@ def test_ingested_entries_are_trimmed_from_the_file_now_and_then_and_never_read_
     assert len(alerts_of(app)) == 6
 
 
+def test_notice_records_are_deleted_at_the_next_trim_and_stale_ones_with_it(tmp_path):
+    """Forgetting a first notice's record waits for the trim (no commit per drain); a
+    record a crash left behind goes once it is older than the cut-off."""
+    file = spool.Spool(tmp_path / spool.FILE_NAME)
+    day = timedelta(days=1)
+    file.record_notices([(1, "ops", T0), (2, "ops", T0), (3, "ops", T0 - day - day)])
+    file.tidy(0, 0.0, T0 - day)  # the first trim: only the stale record goes
+    assert file.notices_for([1, 2, 3]) == {1: {"ops": T0}, 2: {"ops": T0}}
+    file.forget_notices([1])
+    assert file.notices_for([1, 2]) == {1: {"ops": T0}, 2: {"ops": T0}}  # until the trim
+    file.tidy(0, spool.TRIM_S - 1, T0 - day)  # not yet due
+    assert file.notices_for([1]) == {1: {"ops": T0}}
+    file.tidy(0, spool.TRIM_S, T0 - day)
+    assert file.notices_for([1, 2]) == {2: {"ops": T0}}
+    file.close()
+
+
 def test_a_replaced_journal_file_is_read_from_its_start_not_from_the_old_position(
     app, consumer, tmp_path
 ):
