@@ -184,7 +184,7 @@ def _event_values(
 def add_events(session: Session, values: list[dict[str, Any]]) -> None:
     """Append many timeline events in one executemany INSERT (in list order)."""
     if values:
-        session.execute(insert(IncidentEvent), values)
+        session.execute(insert(IncidentEvent.__table__), values)  # Core: no ORM bulk pass
 
 
 def new_row(

@@ -84,6 +84,10 @@ class JournalState:
     drained: int = 0  # alerts the consumers ingested since the start
     failures: dict[int, int] = field(default_factory=dict)  # entry id -> failed drains it led
     committers: weakref.WeakKeyDictionary = field(default_factory=weakref.WeakKeyDictionary)
+    # The position this process's last drain committed, by journal file id: the next drain
+    # moves it on without reading it first (a statement per drain); another process having
+    # moved it makes the move fail (Raced) and the retry read it.
+    positions: dict[str, int] = field(default_factory=dict)
 
 
 def state(app: Any) -> JournalState:
@@ -300,8 +304,11 @@ def _drain_once(app: Any, limit: int) -> Drained:
     journal = spool(app)
     first_notice.wait_all(app)  # before the store's writer is taken
     marked = first_notice.mark(app)  # before the read: see first_notice.caught_up
+    positions = state(app).positions
     with first_notice.stepping_aside(app), app.store.session() as session:
-        position = _position(session, journal.id)
+        position = positions.pop(journal.id, None)  # back once this drain commits
+        if position is None:
+            position = _position(session, journal.id)
         rows = _oldest(journal, 0 if position is None else position, limit)
         if not rows:
             first_notice.caught_up(app, marked)
@@ -323,6 +330,7 @@ def _drain_once(app: Any, limit: int) -> Drained:
             failures[rows[0].id] = failures.get(rows[0].id, 0) + 1
             raise
         done.entries = len(rows)
+    positions[journal.id] = rows[-1].id
     state(app).failures.clear()  # the oldest pending entry went through
     for _, batch, _ in passes:
         first_notice.drained(app, batch)

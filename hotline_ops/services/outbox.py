@@ -127,7 +127,7 @@ def enqueue_new(
         return
     worker = state(app)
     rows = [{**_plain(message), **_fresh(now)} for message in messages]
-    statement = insert(OutboxMessage).execution_options(render_nulls=True)
+    statement = insert(OutboxMessage.__table__)
     session.info[WAKE] = True
     if not worker.delivering:
         session.execute(statement, rows)
@@ -152,7 +152,7 @@ def _insert_sent(session: Session, messages: list[dict[str, Any]], now: datetime
         {**_plain(m), **_fresh(now), "status": "sent", "attempts": 1, "sent_at": m["sent_at"]}
         for m in messages
     ]
-    statement = insert(OutboxMessage).execution_options(render_nulls=True)
+    statement = insert(OutboxMessage.__table__)
     ids = dict(
         session.execute(statement.returning(OutboxMessage.dedup_key, OutboxMessage.id), rows).all()
     )
