@@ -88,8 +88,15 @@ class Pool:
         if len(kept) >= PER_ORIGIN:
             connection.close()
             return
-        connection.idle_since = time.monotonic()
+        connection.idle_since = since = time.monotonic()
         kept.append(connection)
+        # Closed once too old to reuse, rather than held until a next request that may
+        # never come (a receiver that never times connections out would keep them all).
+        self.loop.call_later(IDLE_S, self._expire, connection, since)
+
+    def _expire(self, connection: _Connection, since: float) -> None:
+        if connection.idle_since == since and connection in self.idle.get(connection.origin, []):
+            connection.close()
 
     def forget(self, connection: _Connection) -> None:
         kept = self.idle.get(connection.origin, [])
@@ -126,6 +133,7 @@ class _Connection(asyncio.Protocol):
 
     def send(self, data: bytes) -> asyncio.Future:
         assert self.transport is not None
+        self.idle_since = -1.0  # in use: not expired by an earlier idle spell's timer
         self.done = done = self.pool.loop.create_future()
         done.add_done_callback(self._ended)
         self.buffer.clear()

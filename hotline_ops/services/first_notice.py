@@ -5,11 +5,12 @@ incident (milliseconds of Python in one store transaction, behind the alerts ahe
 and then for the outbox: 40-250 ms, where Alertmanager notifies from memory in 2-3 ms.
 
 So, right after the alert is received, the request decides whether it opens a new incident,
-with the rules the consumer applies (core.alerts) and three indexed reads. If it surely
+with the rules the consumer applies (core.alerts) and one indexed read. If it surely
 does, the incident's id is taken from a block reserved in advance (store.ids) and written
 into the journal entry with the opening time (``AlertIn.notice``). Once the entry is
 committed, the notice, rendered as the consumer would render it, is POSTed from the event
-loop; what each channel took is recorded in the journal file (table ``notices``). The
+loop, on a kept-alive connection (probes.http_pool) when one is idle: then it is written
+before the request is answered. What each channel took is recorded in the journal file (table ``notices``). The
 consumer later opens the incident with that id and time and stores the notice as sent. If
 the send failed or timed out, or the process died between the channel's answer and that
 record, it stores it pending instead and the outbox sends it again under the same

@@ -134,6 +134,22 @@ def test_a_connection_idle_past_idle_s_is_not_reused(monkeypatch):
     assert receiver.seen == [(1, "/a"), (2, "/b")]
 
 
+def test_an_idle_connection_is_closed_once_too_old_to_reuse(monkeypatch):
+    monkeypatch.setattr(http_pool, "IDLE_S", 0.05)
+    receiver = Receiver()
+
+    async def body(pool, base):
+        await post(pool, base + "/a")
+        for _ in range(100):
+            if receiver.closed:
+                break
+            await asyncio.sleep(0.01)
+        return sum(len(kept) for kept in pool.idle.values())
+
+    assert run(receiver, body) == 0
+    assert receiver.closed == [1]
+
+
 def test_a_kept_connection_lost_before_any_answer_is_retried_once_on_a_new_one():
     # The receiver's idle timeout racing our request: it drops the second request unanswered.
     receiver = Receiver(lambda conn, n: None if (conn, n) == (1, 2) else OK)
