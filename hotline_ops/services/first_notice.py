@@ -10,11 +10,11 @@ does, the incident's id is taken from a block reserved in advance (store.ids) an
 into the journal entry with the opening time (``AlertIn.notice``). Once the entry is
 committed, the notice, rendered as the consumer would render it, is POSTed from the event
 loop, on a kept-alive connection (probes.http_pool) when one is idle: then it is written
-before the request is answered. What each channel took is recorded in the journal file (table ``notices``). The
-consumer later opens the incident with that id and time and stores the notice as sent. If
-the send failed or timed out, or the process died between the channel's answer and that
-record, it stores it pending instead and the outbox sends it again under the same
-Idempotency-Key, as after a crash between any send and its mark.
+before the request is answered. What each channel took is recorded in the journal file
+(table ``notices``). The consumer later opens the incident with that id and time and
+stores the notice as sent. If the send failed or timed out, or the process died between the
+channel's answer and that record, it stores it pending instead and the outbox sends it again
+under the same Idempotency-Key, as after a crash between any send and its mark.
 
 "Surely" means every condition below holds; otherwise the alert takes the ordinary path,
 which stays correct in every case:
