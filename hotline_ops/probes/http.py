@@ -260,7 +260,24 @@ def _request_bytes(
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
 
 
-class _Exchange(asyncio.Protocol):
+class Buffering(asyncio.Protocol):
+    """Buffers what arrives and hands it to ``_settle`` each time (also at EOF)."""
+
+    buffer: bytearray
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        self._settle(eof=False)
+
+    def eof_received(self) -> bool:
+        self._settle(eof=True)
+        return False  # close our side as well
+
+    def _settle(self, *, eof: bool) -> None:
+        raise NotImplementedError
+
+
+class _Exchange(Buffering):
     """Sends the request on connect, buffers the response, resolves ``done`` with
     (status, body) as soon as ``parse_response`` finds it complete (or with its error)."""
 
@@ -270,14 +287,6 @@ class _Exchange(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport.write(self.request)  # type: ignore[attr-defined]
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        self._settle(eof=False)
-
-    def eof_received(self) -> bool:
-        self._settle(eof=True)
-        return False  # close our side as well
 
     def connection_lost(self, exc: Exception | None) -> None:
         if exc is not None and not self.done.done():

@@ -22,7 +22,13 @@ import contextlib
 import time
 
 from hotline_ops.probes.base import TargetError
-from hotline_ops.probes.http import _parse_target, _request_bytes, _tls_context, parse_kept
+from hotline_ops.probes.http import (
+    Buffering,
+    _parse_target,
+    _request_bytes,
+    _tls_context,
+    parse_kept,
+)
 
 IDLE_S = 4.0
 PER_ORIGIN = 8  # idle connections kept per (host, port, scheme); more are closed
@@ -112,7 +118,7 @@ class Pool:
         self.idle.clear()
 
 
-class _Connection(asyncio.Protocol):
+class _Connection(Buffering):
     """One connection: one request at a time; its answer resolves the request's future."""
 
     def __init__(self, pool: Pool, origin: Origin) -> None:
@@ -146,12 +152,7 @@ class _Connection(asyncio.Protocol):
         if self.done is None or self.done.done():
             self.close()  # bytes nobody asked for: the connection's framing is lost
             return
-        self.buffer += data
-        self._settle(eof=False)
-
-    def eof_received(self) -> bool:
-        self._settle(eof=True)
-        return False  # close our side as well
+        super().data_received(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True

@@ -79,6 +79,18 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
+def one_after_another(*paths: str, pause: float = 0.0):
+    """A test body posting to each path in turn, once the previous answer is settled."""
+
+    async def body(pool, base):
+        for path in paths:
+            await post(pool, base + path)
+            await settle()
+            await asyncio.sleep(pause)
+
+    return body
+
+
 def test_requests_one_after_another_share_one_connection():
     receiver = Receiver()
 
@@ -110,27 +122,14 @@ def test_a_request_on_a_kept_connection_is_written_before_request_returns():
 def test_an_answer_saying_connection_close_ends_the_connection():
     closing = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok"
     receiver = Receiver(lambda conn, n: closing)
-
-    async def body(pool, base):
-        for path in ("/a", "/b"):
-            await post(pool, base + path)
-            await settle()
-
-    run(receiver, body)
+    run(receiver, one_after_another("/a", "/b"))
     assert receiver.seen == [(1, "/a"), (2, "/b")]
 
 
 def test_a_connection_idle_past_idle_s_is_not_reused(monkeypatch):
     monkeypatch.setattr(http_pool, "IDLE_S", 0.0)
     receiver = Receiver()
-
-    async def body(pool, base):
-        for path in ("/a", "/b"):
-            await post(pool, base + path)
-            await settle()
-            await asyncio.sleep(0.01)
-
-    run(receiver, body)
+    run(receiver, one_after_another("/a", "/b", pause=0.01))
     assert receiver.seen == [(1, "/a"), (2, "/b")]
 
 
