@@ -234,6 +234,22 @@ def test_notice_records_are_deleted_at_the_next_trim_and_stale_ones_with_it(tmp_
     file.close()
 
 
+def test_a_drain_with_nothing_new_since_its_last_commit_opens_no_store_session(
+    app, consumer, monkeypatch
+):
+    """The consumer wakes as often as alerts come: once it knows its position, an empty
+    wake-up reads only the journal file (no session, so not the store's writer lock)."""
+    http = helpers.client(app, "ingest")
+    http.post("/api/v2/alerts", json=[{"labels": TRUNK}])
+    opened, session = [], app.store.session
+    monkeypatch.setattr(app.store, "session", lambda: opened.append(1) or session())
+    assert journal.drain(app).entries == 1 and len(opened) == 1
+    assert journal.drain(app).entries == 0 and len(opened) == 1
+    http.post("/api/v2/alerts", json=[{"labels": {**TRUNK, "n": "2"}}])
+    assert journal.drain(app).entries == 1 and len(opened) == 2
+    assert len(alerts_of(app)) == 2
+
+
 def test_a_replaced_journal_file_is_read_from_its_start_not_from_the_old_position(
     app, consumer, tmp_path
 ):
