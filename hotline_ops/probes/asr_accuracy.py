@@ -33,7 +33,7 @@ from hotline_ops.probes.api_client import (
     value_at,
 )
 from hotline_ops.probes.base import Probe, ProbeResult, describe_error, run_within
-from hotline_ops.probes.http import _parse_target
+from hotline_ops.probes.http import parse_target
 
 AUDIO_TYPES: dict[str, str] = {
     ".wav": "audio/wav",
@@ -95,7 +95,7 @@ class AsrAccuracyProbe(Probe):
         @field_validator("endpoint")
         @classmethod
         def _endpoint_is_http(cls, url: str) -> str:
-            _parse_target(url)
+            parse_target(url)
             return url
 
         @field_validator("text_field")

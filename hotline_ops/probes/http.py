@@ -9,6 +9,7 @@ arrives, usually once: no StreamReader, no coroutine per line.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import functools
 import math
@@ -46,7 +47,7 @@ class _Target:
     host_header: str
 
 
-def _parse_target(url: str) -> _Target:
+def parse_target(url: str) -> _Target:
     """Split a URL into what the connection and the request line need; ValueError if unusable."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
@@ -65,7 +66,7 @@ def _parse_target(url: str) -> _Target:
 
 
 @functools.lru_cache(maxsize=32)
-def _tls_context(ca_file: str | None, verify: bool) -> ssl.SSLContext:
+def tls_context(ca_file: str | None, verify: bool) -> ssl.SSLContext:
     # Loading the system trust store costs milliseconds; share one context per configuration.
     context = ssl.create_default_context()
     if ca_file is not None:
@@ -96,7 +97,7 @@ class HttpProbe(Probe):
         @field_validator("url")
         @classmethod
         def _url_is_usable(cls, url: str) -> str:
-            _parse_target(url)
+            parse_target(url)
             return url
 
         @field_validator("method")
@@ -139,17 +140,17 @@ class HttpProbe(Probe):
     ) -> None:
         super().__init__(params)
         self._wall_clock = wall_clock
-        self._target = _parse_target(self.params.url)
+        self._target = parse_target(self.params.url)
         self._request = self._build_request()
         self._regex = re.compile(self.params.body_regex) if self.params.body_regex else None
         self._ssl = self._build_tls_context() if self._target.tls else None
 
     def _build_request(self) -> bytes:
-        return _request_bytes(self.params.method, self._target, self.params.headers)
+        return request_bytes(self.params.method, self._target, self.params.headers)
 
     def _build_tls_context(self) -> ssl.SSLContext:
         try:
-            return _tls_context(self.params.ca_file, self.params.tls_verify)
+            return tls_context(self.params.ca_file, self.params.tls_verify)
         except (OSError, ssl.SSLError) as exc:
             raise ProbeError(f"cannot load ca_file '{self.params.ca_file}': {exc}") from exc
 
@@ -235,7 +236,7 @@ def _expiry_detail(days_left: float) -> str:
     return f"TLS certificate expires in {days} day{'' if days == 1 else 's'}"
 
 
-def _request_bytes(
+def request_bytes(
     method: str,
     target: _Target,
     headers: dict[str, str],
@@ -260,7 +261,7 @@ def _request_bytes(
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
 
 
-class Buffering(asyncio.Protocol):
+class Buffering(asyncio.Protocol, metaclass=abc.ABCMeta):
     """Buffers what arrives and hands it to ``_settle`` each time (also at EOF)."""
 
     buffer: bytearray
@@ -273,8 +274,9 @@ class Buffering(asyncio.Protocol):
         self._settle(eof=True)
         return False  # close our side as well
 
+    @abc.abstractmethod
     def _settle(self, *, eof: bool) -> None:
-        raise NotImplementedError
+        """Look at the buffer: resolve the request once its answer is complete."""
 
 
 class _Exchange(Buffering):

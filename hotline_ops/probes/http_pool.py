@@ -24,10 +24,10 @@ import time
 from hotline_ops.probes.base import TargetError
 from hotline_ops.probes.http import (
     Buffering,
-    _parse_target,
-    _request_bytes,
-    _tls_context,
     parse_kept,
+    parse_target,
+    request_bytes,
+    tls_context,
 )
 
 IDLE_S = 4.0
@@ -54,8 +54,8 @@ class Pool:
         """(status, body) of the request, started now: written before this returns when a
         kept connection is idle, else once a new one is connected. Cancelling the task
         closes the connection it was using. ValueError for a URL that cannot be used."""
-        target = _parse_target(url)
-        data = _request_bytes(method, target, headers, body, keep_alive=True)
+        target = parse_target(url)
+        data = request_bytes(method, target, headers, body, keep_alive=True)
         origin = (target.host, target.port, target.tls)
         kept = self._take(origin)
         first = kept.send(data) if kept is not None else None
@@ -65,16 +65,15 @@ class Pool:
         self, origin: Origin, data: bytes, first: asyncio.Future | None
     ) -> tuple[int, bytes]:
         if first is not None:
-            try:
+            # Stale: the receiver closed it while it was idle, so once more on a new one.
+            with contextlib.suppress(Stale):
                 return await first
-            except Stale:
-                pass  # the receiver closed it while it was idle: once more, on a new one
         host, port, tls = origin
         _, connection = await self.loop.create_connection(
             lambda: _Connection(self, origin),
             host,
             port,
-            ssl=_tls_context(None, True) if tls else None,
+            ssl=tls_context(None, True) if tls else None,
         )
         return await connection.send(data)
 

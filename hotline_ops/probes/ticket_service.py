@@ -29,7 +29,7 @@ from hotline_ops.probes.api_client import (
     value_at,
 )
 from hotline_ops.probes.base import Probe, ProbeResult
-from hotline_ops.probes.http import _parse_target
+from hotline_ops.probes.http import parse_target
 
 TITLE = "hotline-ops synthetic probe"
 CONTENT = (
@@ -81,7 +81,7 @@ class TicketServiceProbe(Probe):
         @field_validator("base_url")
         @classmethod
         def _base_url_is_http(cls, url: str) -> str:
-            _parse_target(url)
+            parse_target(url)
             return url
 
         @field_validator("create_path", "query_path", "close_path")

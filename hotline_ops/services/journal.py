@@ -341,7 +341,7 @@ def _drain_once(app: Any, limit: int) -> Drained:
     for _, batch, _ in passes:
         first_notice.drained(app, batch)
     if noticed:
-        _forget_notices(journal, noticed)
+        journal.forget_notices(noticed)
     _tidy(journal, rows[-1].id, app.clock.monotonic(), app.clock.now() - NOTICES_KEPT)
     _record_lags(app, rows, done.result.received)
     return done
@@ -365,13 +365,6 @@ def _advance(session: Any, journal: str, old: int | None, new: int, now: datetim
     ).rowcount
     if moved != 1:
         raise Raced()
-
-
-def _forget_notices(journal: Spool, ids: list[int]) -> None:
-    try:
-        journal.forget_notices(ids)
-    except Exception:  # kept records cost a little space, nothing else
-        log.warning("alert journal: forgetting %d first notices failed", len(ids), exc_info=True)
 
 
 def _tidy(journal: Spool, position: int, now: float, stale: datetime) -> None:
