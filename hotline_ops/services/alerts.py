@@ -370,7 +370,11 @@ def _noticed(run: _Pass, fp: str) -> dict[str, Any]:
     notice = run.notices.get(fp)
     if notice is None:
         return {}
-    return {"notice": notice, "sent": first_notice.settle(run.app, notice.incident_id)}
+    return {
+        "notice": notice,
+        "sent": first_notice.settle(run.app, notice.incident_id),
+        "messages": first_notice.sent_messages(run.app, notice.incident_id),
+    }
 
 
 def _note(ids: list[int], incident_id: int) -> None:

@@ -104,6 +104,8 @@ class NoticeState:
     epoch: int = 0  # batches planned since the start
     keys: Counter = field(default_factory=Counter)
     in_flight: dict[int, concurrent.futures.Future] = field(default_factory=dict)
+    # The notices as sent, by incident id, until the consumer stores them (not rendered twice).
+    rendered: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     counts: Counter = field(default_factory=Counter)  # sent, failed, superseded, skipped
     tasks: set = field(default_factory=set)  # sends under way (the loop keeps weak refs)
     urgent: int = 0  # requests being received and first notices being sent (on the loop)
@@ -111,6 +113,7 @@ class NoticeState:
     stepping: threading.local = field(default_factory=threading.local)
     reader: Any = None  # _SqliteReader, on a SQLite store
     pool: Pool | None = None  # kept-alive connections to the channels, on the serving loop
+    proxied: bool | None = None  # a proxy set in the environment (None: not looked yet)
     # Outcomes read back from the journal file (a send recorded before a crash), by id.
     known: dict[int, dict[str, datetime | None]] = field(default_factory=dict)
 
@@ -171,27 +174,29 @@ def plan(
         return batch, []
     current.appending += 1  # until ``appended``
     current.epoch += 1
+    # Each alert's fingerprint once (pure-Python FNV: it was computed thrice per alert).
+    fps = [alert.fingerprint or core.fingerprint(alert.labels) for alert in batch]
     try:
-        out, sends = _noticed(app, current, batch, source, now)
+        out, sends = _noticed(app, current, batch, fps, source, now)
     except Exception:  # an optimisation failing must not fail the request: ordinary path
         log.exception("first notice: deciding failed; the alerts take the ordinary path")
         out, sends = batch, []
-    _count(app, out, +1)
+    _count(app, out, +1, fps)
     _top_up(app, current)
     return out, sends
 
 
 def _noticed(
-    app: Any, current: NoticeState, batch: list[AlertIn], source: str, now: datetime
+    app: Any, current: NoticeState, batch: list[AlertIn], fps: list[str], source: str, now: datetime
 ) -> tuple[list[AlertIn], list[Send]]:
-    chosen = _choose(app, current, batch, source, now) if _open(app, current) else set()
+    chosen = _choose(app, current, batch, fps, now) if _open(app, current) else set()
     out, sends = [], []
     for i, alert in enumerate(batch):
         incident_id = _take(app) if i in chosen else None
         if incident_id is not None:
             notice = Notice(incident_id, now)
             alert = replace(alert, notice=notice)
-            sends.append(Send(notice.incident_id, _render(app, alert, source, notice)))
+            sends.append(Send(notice.incident_id, _render(app, alert, fps[i], source, notice)))
         out.append(alert)
     return out, sends
 
@@ -237,7 +242,7 @@ def unplan(app: Any, batch: list[AlertIn]) -> None:
     _count(app, batch, -1)
 
 
-def _count(app: Any, batch: list[AlertIn], step: int) -> None:
+def _count(app: Any, batch: list[AlertIn], step: int, fps: list[str] | None = None) -> None:
     current = state(app)
     with current.counting:
         current.waiting = max(0, current.waiting + step * len(batch))
@@ -245,9 +250,10 @@ def _count(app: Any, batch: list[AlertIn], step: int) -> None:
             current.overflowed = True
         if current.overflowed:
             return
+    if fps is None:
+        fps = [alert.fingerprint or core.fingerprint(alert.labels) for alert in batch]
     items = []
-    for alert in batch:
-        fp = alert.fingerprint or core.fingerprint(alert.labels)
+    for alert, fp in zip(batch, fps, strict=True):
         items += [(current.fingerprints, fp), (current.keys, _key(app, alert.labels, fp))]
     with current.counting:
         for counter, item in items:
@@ -262,7 +268,7 @@ def _key(app: Any, labels: dict[str, str], fp: str) -> str:
 
 
 def _choose(
-    app: Any, current: NoticeState, batch: list[AlertIn], source: str, now: datetime
+    app: Any, current: NoticeState, batch: list[AlertIn], fps: list[str], now: datetime
 ) -> set[int]:
     """Indexes of the alerts that surely open a new incident and can be noticed now."""
     candidates: dict[int, tuple[str, str]] = {}
@@ -271,7 +277,7 @@ def _choose(
     for i, alert in enumerate(batch):
         if len(candidates) >= slots:
             break
-        fp = alert.fingerprint or core.fingerprint(alert.labels)
+        fp = fps[i]
         key = core.dedup_key(fp)
         if fp in seen or not _alone(app, alert, now) or not _sendable(app, alert.labels):
             continue
@@ -306,9 +312,17 @@ def _channels(app: Any, labels: dict[str, str]) -> list[str]:
 
 def _sendable(app: Any, labels: dict[str, str]) -> bool:
     names = _channels(app, labels)
-    if not names or any(os.environ.get(var) for var in PROXY_VARS):
-        return False  # httpx would go through the proxy; request_once cannot
+    if not names or _proxied(state(app)):
+        return False  # httpx would go through the proxy; the pool cannot
     return all(hasattr(app.channels.get(name), "request_parts") for name in names)
+
+
+def _proxied(current: NoticeState) -> bool:
+    """A proxy is configured in the environment: read once per app, as the channels'
+    httpx clients read it once (six lookups per alert were a tenth of its decision)."""
+    if current.proxied is None:
+        current.proxied = any(os.environ.get(var) for var in PROXY_VARS)
+    return current.proxied
 
 
 def _tokens(app: Any, labels: dict[str, str], now: datetime) -> bool:
@@ -449,10 +463,9 @@ def _sqlite_reader(app: Any) -> _SqliteReader | None:
     return current.reader
 
 
-def _render(app: Any, alert: AlertIn, source: str, notice: Notice) -> list[dict[str, Any]]:
+def _render(app: Any, alert: AlertIn, fp: str, source: str, notice: Notice) -> list[dict[str, Any]]:
     """The "opened" notices of the incident the consumer will open (same fields, same id,
     same opening time, same deadlines), as outbox fields."""
-    fp = alert.fingerprint or core.fingerprint(alert.labels)
     chosen = app.levels.classify(alert.labels)
     fields = {
         "title": core.title(alert.labels, alert.annotations, {}),
@@ -486,6 +499,7 @@ def start(app: Any, sends: list[Send], record: Record | None = None) -> None:
         _hold(current)  # until the send ends (_send)
         outcome: concurrent.futures.Future = concurrent.futures.Future()
         current.in_flight[send.incident_id] = outcome
+        current.rendered[send.incident_id] = send.messages
         posts = [_begin(app, pool, fields) for fields in send.messages]
         task = loop.create_task(_send(app, send.incident_id, posts, outcome, record))
         current.tasks.add(task)
@@ -556,6 +570,13 @@ def _record(incident_id: int, taken: dict[str, datetime | None], record: Record 
     except Exception:  # a crash before the consumer then sends it again: logged, not lost
         log.warning("first notice: recording incident %d's notice failed", incident_id,
                     exc_info=True)  # fmt: skip
+
+
+def not_sent_here(app: Any, incident_ids: list[int]) -> list[int]:
+    """Those of ``incident_ids`` whose first notice this process did not send: only their
+    outcomes need reading back from the journal file (``settle`` has the others)."""
+    flying = state(app).in_flight
+    return [i for i in incident_ids if i not in flying]
 
 
 def remember(app: Any, outcomes: dict[int, dict[str, datetime]]) -> None:
@@ -677,6 +698,13 @@ def settle(app: Any, incident_id: int) -> dict[str, datetime | None]:
         return {}
 
 
+def sent_messages(app: Any, incident_id: int) -> list[dict[str, Any]] | None:
+    """The first notices of ``incident_id`` as this process rendered and sent them (None:
+    not sent from here, e.g. by a process that died since): the consumer stores these
+    rather than rendering the same texts again."""
+    return state(app).rendered.pop(incident_id, None)
+
+
 def superseded(app: Any, notice: Notice, incident_id: int | None) -> None:
     """The consumer did not open the incident a first notice named (the store changed in
     between: another process opened it, a silence came first)."""
@@ -717,6 +745,7 @@ def drained(app: Any, batch: list[AlertIn]) -> None:
     for alert in batch:
         if alert.notice is None:
             continue
+        current.rendered.pop(alert.notice.incident_id, None)
         flying = current.in_flight.pop(alert.notice.incident_id, None)
         if (flying or current.known.pop(alert.notice.incident_id, None)) is not None:
             superseded(app, alert.notice, None)

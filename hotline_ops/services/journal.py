@@ -325,8 +325,9 @@ def _drain_once(app: Any, limit: int) -> Drained:
         try:
             passes = _passes(rows)  # an entry that cannot be read counts as failing
             noticed = [a.notice.incident_id for _, b, _ in passes for a in b if a.notice]
-            if noticed:  # first notices sent before a crash are stored as sent
-                first_notice.remember(app, journal.notices_for(noticed))
+            unknown = first_notice.not_sent_here(app, noticed)
+            if unknown:  # first notices sent before a crash are stored as sent
+                first_notice.remember(app, journal.notices_for(unknown))
             for source, batch, now in passes:
                 ingest.ingest_in(session, app, batch, source=source, now=now, result=done.result)
         except (IntegrityError, Raced):

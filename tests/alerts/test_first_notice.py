@@ -114,6 +114,53 @@ def test_a_new_alert_is_noticed_by_its_request_and_the_consumer_opens_that_incid
     assert first_notice.state(app).counts["sent"] == 1
 
 
+def test_the_consumer_stores_a_notice_sent_here_as_sent_without_rendering_or_reading_again(
+    app, receiver, monkeypatch
+):
+    """The notice this process sent is what the store keeps: the consumer neither renders
+    the texts again nor reads the send's outcome back from the journal file."""
+    post(app, [{"labels": DISK, "annotations": {"summary": "磁盘满"}}])
+    sent = receiver.posts[0]["body"]
+    calls = []
+    monkeypatch.setattr(incidents.messages, "for_event", lambda *a, **k: calls.append(a))
+    spool = journal.spool(app)
+    monkeypatch.setattr(spool, "notices_for", lambda ids: calls.append(ids) or {})
+    journal.drain(app)
+    assert calls == []
+    with app.store.read() as session:
+        row = session.scalars(select(OutboxMessage)).one()
+        assert (row.status, row.subject, row.text, row.data) == (
+            "sent", sent["subject"], sent["text"], sent["data"]
+        )  # fmt: skip
+    assert first_notice.state(app).rendered == {}
+
+
+def test_a_notice_rendered_for_other_channels_is_rendered_again_for_the_incidents(app, receiver):
+    """levels.yaml reloaded between the request and the consumer: the incident's own level
+    names the channels, so its notices are rendered for those (the outbox sends them)."""
+    post(app, [{"labels": DISK}])
+    (incident_id,) = first_notice.state(app).rendered
+    first_notice.state(app).rendered[incident_id] = [
+        {**m, "channel": "retired"} for m in first_notice.state(app).rendered[incident_id]
+    ]
+    journal.drain(app)
+    assert outbox_rows(app) == [(f"incident:{incident_id}:opened:ops", "sent", 1)]
+    with app.store.read() as session:
+        assert session.scalars(select(OutboxMessage.channel)).all() == ["ops"]
+
+
+def test_a_proxy_in_the_environment_keeps_first_notices_off_for_the_app(app, clock, monkeypatch):
+    """httpx would send through the proxy, the kept connections cannot: the ordinary path.
+    The environment is read once per app, as the channels' clients read it."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    planned, sends = first_notice.plan(app, [AlertIn(DISK)], "api", clock.now())
+    assert (planned[0].notice, sends) == (None, [])
+    monkeypatch.delenv("HTTPS_PROXY")
+    other = AlertIn({**DISK, "host": "h2"})
+    planned, sends = first_notice.plan(app, [other], "api", clock.now())
+    assert (planned[0].notice, sends) == (None, [])
+
+
 def test_alerts_whose_incident_the_request_cannot_be_sure_of_take_the_ordinary_path(app, clock):
     post(app, [{"labels": {"alertname": "DiskFull", "host": "firing"}}])
     journal.drain(app)
@@ -303,6 +350,7 @@ def test_a_notice_recorded_before_a_crash_is_stored_as_sent_and_not_sent_again(
     incident_id = int(key.split(":")[1])
     assert journal.spool(app).notices_for([incident_id]) == {incident_id: {"ops": T0}}
     first_notice.state(app).in_flight.clear()  # what a restart forgets
+    first_notice.state(app).rendered.clear()
     journal.drain(app)
     assert outbox_rows(app) == [(key, "sent", 1)]
     outbox.deliver_due(app)
