@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -193,13 +193,19 @@ def _receive_all(
     return list(firing.values()), list(ended.values())
 
 
+# The statements every ingest pass runs, built once (see silences.active).
+_FIRING = select(Alert).where(Alert.firing_key.in_(bindparam("keys", expanding=True)))
+_SUPPRESSED = (
+    select(Alert).where(Alert.status == FIRING, Alert.suppressed_by.is_not(None)).order_by(Alert.id)
+)
+
+
 def _firing_rows(session: Session, fps: set[str]) -> dict[str, Alert]:
     """The firing row of each fingerprint that has one, in one query per 500."""
     keys = sorted(fps)
     found: dict[str, Alert] = {}
     for i in range(0, len(keys), 500):
-        chunk = keys[i : i + 500]
-        for row in session.scalars(select(Alert).where(Alert.firing_key.in_(chunk))):
+        for row in session.scalars(_FIRING, {"keys": keys[i : i + 500]}):
             found[row.firing_key] = row
     return found
 
@@ -423,11 +429,7 @@ def _resume(run: _Pass) -> None:
     """Re-check suppressed firing alerts: an inhibiting alert resolved or a silence ended
     means the fault is no longer covered, so it opens (or joins) its incident now."""
     run.forget_firing()
-    rows = run.session.scalars(
-        select(Alert)
-        .where(Alert.status == FIRING, Alert.suppressed_by.is_not(None))
-        .order_by(Alert.id)
-    )
+    rows = run.session.scalars(_SUPPRESSED)
     for row in list(rows):
         _settle(run, row)
 

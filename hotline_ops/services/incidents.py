@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -87,7 +87,7 @@ def open_or_reopen_many(
     one flush, and no savepoint is taken. A concurrent request opening the same key makes
     the caller's transaction fail on the unique ``open_key``; the caller retries it whole.
     ``specs`` maps each key to open_incident's fields (title, source, actor, labels)."""
-    found = {i.open_key: i for i in _by_column(session, Incident.open_key, list(specs))}
+    found = {i.open_key: i for i in _open_by_keys(session, list(specs))}
     out: dict[str, tuple[Incident, bool]] = {k: (i, False) for k, i in found.items()}
     missing = [key for key in specs if key not in found]
     window = app.levels.reopen_window_s
@@ -245,10 +245,20 @@ def _opened(
 CHUNK = 500  # keys per IN (...) query, well under every database's parameter limit
 
 
-def _by_column(session: Session, column: Any, keys: list[str]) -> list[Incident]:
+# Every ingest pass runs these: built once (see silences.active).
+_OPEN_BY_KEY = select(Incident).where(Incident.open_key.in_(bindparam("keys", expanding=True)))
+_LATEST_IDS = (
+    select(func.max(Incident.id))
+    .where(Incident.dedup_key.in_(bindparam("keys", expanding=True)))
+    .group_by(Incident.dedup_key)
+)
+_BY_ID = select(Incident).where(Incident.id.in_(bindparam("ids", expanding=True)))
+
+
+def _open_by_keys(session: Session, keys: list[str]) -> list[Incident]:
     found: list[Incident] = []
     for i in range(0, len(keys), CHUNK):
-        found.extend(session.scalars(select(Incident).where(column.in_(keys[i : i + CHUNK]))))
+        found.extend(session.scalars(_OPEN_BY_KEY, {"keys": keys[i : i + CHUNK]}))
     return found
 
 
@@ -256,18 +266,10 @@ def _latest_by_key(session: Session, keys: list[str]) -> dict[str, Incident | No
     """The latest incident of each dedup key (None when there is none), in two queries."""
     ids: list[int] = []
     for i in range(0, len(keys), CHUNK):
-        ids.extend(
-            session.scalars(
-                select(func.max(Incident.id))
-                .where(Incident.dedup_key.in_(keys[i : i + CHUNK]))
-                .group_by(Incident.dedup_key)
-            )
-        )
+        ids.extend(session.scalars(_LATEST_IDS, {"keys": keys[i : i + CHUNK]}))
     latest: dict[str, Incident | None] = dict.fromkeys(keys)
     for i in range(0, len(ids), CHUNK):
-        for incident in session.scalars(
-            select(Incident).where(Incident.id.in_(ids[i : i + CHUNK]))
-        ):
+        for incident in session.scalars(_BY_ID, {"ids": ids[i : i + CHUNK]}):
             latest[incident.dedup_key] = incident
     return latest
 

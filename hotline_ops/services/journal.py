@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from hotline_ops.core.alerts import AlertIn, Notice
@@ -353,17 +353,21 @@ def _position(session: Any, journal: str) -> int | None:
     return session.scalar(select(POSITION.c.position).where(POSITION.c.journal == journal))
 
 
+# Run by every drain that finds something: built once (see silences.active).
+_MOVE = (
+    update(POSITION)
+    .where(POSITION.c.journal == bindparam("file"), POSITION.c.position == bindparam("old"))
+    .values(position=bindparam("new"), updated_at=bindparam("at"))
+)
+
+
 def _advance(session: Any, journal: str, old: int | None, new: int, now: datetime) -> None:
     """Move the position from ``old`` to ``new``; Raced if another drain moved it first."""
     if old is None:
         values = {"journal": journal, "position": new, "updated_at": now}
         session.execute(insert(POSITION), values)  # a second first drain: IntegrityError
         return
-    moved = session.execute(
-        update(POSITION)
-        .where(POSITION.c.journal == journal, POSITION.c.position == old)
-        .values(position=new, updated_at=now)
-    ).rowcount
+    moved = session.execute(_MOVE, {"file": journal, "old": old, "new": new, "at": now}).rowcount
     if moved != 1:
         raise Raced()
 

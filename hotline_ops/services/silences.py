@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from hotline_ops.core import matchers as core_matchers
@@ -114,13 +114,22 @@ def get_all(app: Any, *, active_only: bool = True) -> list[Silence]:
         return list(session.scalars(query))
 
 
+# Read on every ingest pass: two columns, not ORM objects, and the statement built once
+# (building a select per call was a tenth of a millisecond of the consumer's interpreter).
+_ACTIVE = (
+    select(Silence.id, Silence.matchers)
+    .where(
+        Silence.expired_at.is_(None),
+        Silence.starts_at <= bindparam("now"),
+        Silence.ends_at > bindparam("now"),
+    )
+    .order_by(Silence.id)
+)
+
+
 def active(session: Session, now: datetime) -> list[tuple[int, tuple[Matcher, ...]]]:
     """(id, matchers) of the silences in force at ``now``, oldest first."""
-    rows = session.execute(  # two columns, not ORM objects: read on every ingest pass
-        select(Silence.id, Silence.matchers)
-        .where(Silence.expired_at.is_(None), Silence.starts_at <= now, Silence.ends_at > now)
-        .order_by(Silence.id)
-    )
+    rows = session.execute(_ACTIVE, {"now": now})
     return [(i, tuple(core_matchers.from_dict(m) for m in matchers)) for i, matchers in rows]
 
 
