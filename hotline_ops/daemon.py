@@ -69,6 +69,7 @@ class Daemon:
             outbox.recover(self.app)  # a crashed predecessor's leases: retry those now
         except Exception:
             log.exception("outbox lease recovery failed; leases expire on their own")
+        self._warm_channels()
         if self.probes:
             self.engine_task = asyncio.get_running_loop().create_task(self.engine.run())
         self.started = self.app.clock.monotonic()
@@ -203,14 +204,34 @@ class Daemon:
         """Fire what is due, then sleep until the next deadline (at most ``poll_s``: a
         deadline another process or request inserts is seen within a poll)."""
         while True:
-            delay = poll_s
-            if await self._tick("timers", timers.fire_due):
+            known, due = timers.peek_next_due(self.app)
+            if known and (due is None or due > self.app.clock.now()):
+                self.last_tick["timers"] = self.app.clock.monotonic()  # nothing due: no pass
+            elif await self._tick("timers", timers.fire_due):
                 due = await asyncio.to_thread(self._next_due)
-                if due is not None:
-                    # 10 ms at least: never a busy loop on a row that is due but not fired.
-                    left = (due - self.app.clock.now()).total_seconds()
-                    delay = min(poll_s, max(0.01, left))
-            await asyncio.sleep(delay)
+            else:
+                due = None
+            await asyncio.sleep(self._until(due, poll_s))
+
+    def _until(self, due: datetime | None, poll_s: float) -> float:
+        """Sleep until ``due``, ``poll_s`` at most; 10 ms at least: never a busy loop on a
+        row that is due but not fired."""
+        if due is None:
+            return poll_s
+        return min(poll_s, max(0.01, (due - self.app.clock.now()).total_seconds()))
+
+    def _warm_channels(self) -> None:
+        """Each HTTP channel's client, built before the server accepts a request (see
+        notify._http.HttpChannel.warm); a failure here is the first send's to report."""
+        for channel in self.app.channels.values():
+            warm = getattr(channel, "warm", None)
+            if warm is None:
+                continue
+            try:
+                warm()
+            except Exception:
+                log.warning("channel %s: building its HTTP client failed", channel.name,
+                            exc_info=True)  # fmt: skip
 
     def _next_due(self) -> datetime | None:
         try:
@@ -232,7 +253,10 @@ class Daemon:
         try:
             while True:
                 wake.clear()  # before the pass: a message queued during it wakes the next
-                await self._tick("outbox", outbox.deliver_due)
+                if outbox.surely_idle(self.app):
+                    self.last_tick["outbox"] = self.app.clock.monotonic()
+                else:
+                    await self._tick("outbox", outbox.deliver_due)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), poll_s)
         finally:

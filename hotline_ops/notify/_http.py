@@ -69,6 +69,12 @@ class HttpChannel(Channel):
                 self._client.close()
                 self._client = None
 
+    def warm(self) -> None:
+        """Build the client now. The first one imports httpx and loads the trust store, a
+        third of a second of one interpreter: under ``serve`` that is paid at start, not by
+        the first notification, on a worker thread beside the requests."""
+        self._http()
+
     def _http(self) -> httpx.Client:
         # Lazy, so building channels to validate config opens no connection pools.
         with self._client_lock:

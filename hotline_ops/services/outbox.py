@@ -299,6 +299,9 @@ def deliver_due(app: Any) -> DeliveryStats:
     """One pass over pending messages; safe to run in several processes at once."""
     now = app.clock.now()
     stats = DeliveryStats()
+    if not _any_pending(app):
+        _forget(app, [], now)
+        return stats
     blocked: set[tuple[str, str]] = set()
     chosen = _choose(app, now, stats, blocked)
     held, renew = _held(app, chosen, now)
@@ -449,6 +452,28 @@ def _choose(
             continue
         chosen.append((row, limit))
     return chosen
+
+
+# Most passes find nothing (the poll is the fallback for other processes' messages): one
+# indexed probe, no ORM objects. An idle pass cost 2.2 ms of a worker thread, which shares
+# the interpreter lock with the requests (one in 20 alerts at the bench's 50 ms poll).
+_ANY_PENDING = select(OutboxMessage.id).where(OutboxMessage.status == "pending").limit(1)
+
+
+def _any_pending(app: Any) -> bool:
+    with app.store.read() as session:
+        return session.execute(_ANY_PENDING).first() is not None
+
+
+def surely_idle(app: Any) -> bool:
+    """No message is pending, as one read on the event loop tells (False: some are, or the
+    store cannot be read there, or the read failed): the delivery loop then skips the pass
+    and its worker thread."""
+    try:
+        with app.store.loop_read() as connection:
+            return connection is not None and connection.execute(_ANY_PENDING).first() is None
+    except Exception:  # the pass itself then runs, and reports what is wrong
+        return False
 
 
 def _pending(app: Any) -> list[OutboxMessage]:

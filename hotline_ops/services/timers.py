@@ -31,7 +31,9 @@ def fire_due(app: Any, *, limit: int = 100) -> int:
 
 
 def _due_ids(app: Any, now: datetime, limit: int) -> list[int]:
-    with app.store.session() as session:
+    # A read: on SQLite it need not wait for the writer, which the journal consumer holds
+    # for milliseconds per drain; the claim in _fire decides who fires a deadline.
+    with app.store.read() as session:
         return list(
             session.scalars(
                 select(Deadline.id)
@@ -167,8 +169,22 @@ def _breach_row(session: Session, warning: Deadline) -> Deadline | None:
     )
 
 
+_NEXT_DUE = select(Deadline.due_at).where(*PENDING).order_by(Deadline.due_at).limit(1)
+
+
 def next_due(app: Any) -> datetime | None:
-    with app.store.session() as session:
-        return session.scalar(
-            select(Deadline.due_at).where(*PENDING).order_by(Deadline.due_at).limit(1)
-        )
+    with app.store.read() as session:
+        return session.scalar(_NEXT_DUE)
+
+
+def peek_next_due(app: Any) -> tuple[bool, datetime | None]:
+    """(True, the next due time or None) from one read on the event loop; (False, None)
+    when the store cannot be read there or the read failed. The timer loop then skips a
+    pass that has nothing due, and the two worker threads it takes (see outbox.surely_idle)."""
+    try:
+        with app.store.loop_read() as connection:
+            if connection is None:
+                return False, None
+            return True, connection.execute(_NEXT_DUE).scalar()
+    except Exception:  # the pass itself then runs, and reports what is wrong
+        return False, None

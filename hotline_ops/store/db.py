@@ -306,6 +306,20 @@ class Store:
                 session.flush()
 
     @contextmanager
+    def loop_read(self) -> Iterator[Connection | None]:
+        """A connection for a short Core read on the event loop itself, or None where a read
+        may wait (PostgreSQL: a round trip on the network; an in-memory SQLite store: one
+        shared connection). A SQLite WAL reader never waits for the writer, and a read here
+        spares a worker thread, which would share the interpreter lock with the requests.
+        Nothing is written: the connection is rolled back as it is returned."""
+        database = self.engine.url.database
+        if self.dialect != "sqlite" or not database or database == ":memory:":
+            yield None
+            return
+        with self.engine.connect() as connection:
+            yield connection
+
+    @contextmanager
     def read(self) -> Iterator[Session]:
         """A read-only session that skips the writer lock: a SQLite WAL reader never waits
         for the writer, so searches need not queue behind creates. Rolled back at the end;

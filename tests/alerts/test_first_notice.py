@@ -161,6 +161,31 @@ def test_a_proxy_in_the_environment_keeps_first_notices_off_for_the_app(app, clo
     assert (planned[0].notice, sends) == (None, [])
 
 
+def test_a_request_leaves_topping_up_the_ids_to_the_consumer_until_they_run_nearly_dry(app, clock):
+    """A request's refill would run on a worker thread beside the request itself (one
+    interpreter lock): the consumer refills after its drain instead, below LOW; a request
+    only below DRY (a burst outrunning the consumer)."""
+    left = first_notice.reserved(app)
+
+    def keep(n: int) -> None:  # as if incidents opened meanwhile had taken the others
+        while len(left) > n:
+            left.popleft()
+
+    def receive(host: str) -> None:
+        first_notice.plan(app, [AlertIn({**DISK, "host": host})], "api", clock.now())
+        first_notice.appended(app)
+
+    keep(first_notice.LOW)
+    receive("a")  # takes one; LOW - 1 left is not dry: no refill
+    assert len(left) == first_notice.LOW - 1
+    journal.append_many(app, [("api", [AlertIn({**DISK, "host": "b"})], clock.now())])
+    journal.drain(app)  # the consumer opens one (takes an id) and refills below LOW
+    assert len(left) == first_notice.LOW - 2 + first_notice.BLOCK
+    keep(first_notice.DRY)
+    receive("c")  # DRY - 1 left: dry, the request refills (here at once: no loop runs)
+    assert len(left) == first_notice.DRY - 1 + first_notice.BLOCK
+
+
 def test_alerts_whose_incident_the_request_cannot_be_sure_of_take_the_ordinary_path(app, clock):
     post(app, [{"labels": {"alertname": "DiskFull", "host": "firing"}}])
     journal.drain(app)
