@@ -178,8 +178,7 @@ def plan(
         return batch, []
     current.appending += 1  # until ``appended``
     current.epoch += 1
-    # Each alert's fingerprint once (pure-Python FNV: it was computed thrice per alert).
-    fps = [alert.fingerprint or core.fingerprint(alert.labels) for alert in batch]
+    fps = _Prints(batch)
     try:
         out, sends = _noticed(app, current, batch, fps, source, now)
     except Exception:  # an optimisation failing must not fail the request: ordinary path
@@ -190,8 +189,23 @@ def plan(
     return out, sends
 
 
+class _Prints:
+    """Each alert's fingerprint, computed once and only when asked for: it is pure-Python
+    FNV (it was computed thrice per alert), and a burst past MAX_WAITING needs none."""
+
+    def __init__(self, batch: list[AlertIn]) -> None:
+        self.batch = batch
+        self.known: list[str | None] = [alert.fingerprint for alert in batch]
+
+    def __getitem__(self, i: int) -> str:
+        fp = self.known[i]
+        if fp is None:
+            fp = self.known[i] = core.fingerprint(self.batch[i].labels)
+        return fp
+
+
 def _noticed(
-    app: Any, current: NoticeState, batch: list[AlertIn], fps: list[str], source: str, now: datetime
+    app: Any, current: NoticeState, batch: list[AlertIn], fps: _Prints, source: str, now: datetime
 ) -> tuple[list[AlertIn], list[Send]]:
     chosen = _choose(app, current, batch, fps, now) if _open(app, current) else set()
     out, sends = [], []
@@ -246,7 +260,7 @@ def unplan(app: Any, batch: list[AlertIn]) -> None:
     _count(app, batch, -1)
 
 
-def _count(app: Any, batch: list[AlertIn], step: int, fps: list[str] | None = None) -> None:
+def _count(app: Any, batch: list[AlertIn], step: int, fps: _Prints | None = None) -> None:
     current = state(app)
     with current.counting:
         current.waiting = max(0, current.waiting + step * len(batch))
@@ -254,10 +268,10 @@ def _count(app: Any, batch: list[AlertIn], step: int, fps: list[str] | None = No
             current.overflowed = True
         if current.overflowed:
             return
-    if fps is None:
-        fps = [alert.fingerprint or core.fingerprint(alert.labels) for alert in batch]
+    prints = _Prints(batch) if fps is None else fps
     items = []
-    for alert, fp in zip(batch, fps, strict=True):
+    for i, alert in enumerate(batch):
+        fp = prints[i]
         items += [(current.fingerprints, fp), (current.keys, _key(app, alert.labels, fp))]
     with current.counting:
         for counter, item in items:
@@ -272,7 +286,7 @@ def _key(app: Any, labels: dict[str, str], fp: str) -> str:
 
 
 def _choose(
-    app: Any, current: NoticeState, batch: list[AlertIn], fps: list[str], now: datetime
+    app: Any, current: NoticeState, batch: list[AlertIn], fps: _Prints, now: datetime
 ) -> set[int]:
     """Indexes of the alerts that surely open a new incident and can be noticed now."""
     candidates: dict[int, tuple[str, str]] = {}
