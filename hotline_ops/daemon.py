@@ -29,6 +29,7 @@ from hotline_ops.services import (
     watchdog,
 )
 from hotline_ops.services import reports as report_service
+from hotline_ops.store.db import CHECKPOINT_S
 
 log = logging.getLogger(__name__)
 LOOPS = ("timers", "outbox", "rollups", "alerts")
@@ -95,6 +96,9 @@ class Daemon:
             journal.spool(self.app)
             self.journal_task = loop.create_task(self._journal_loop(cfg.journal_poll_s))
         self._add_loop("rollups", lambda _app: self.recorder.flush(), 30)
+        # The store's WAL into its file every few seconds (store.db.WAL_AUTOCHECKPOINT_PAGES);
+        # the journal consumer's trims do it too while alerts flow.
+        self._add_loop("checkpoint", lambda app: app.store.checkpoint_if_older(CHECKPOINT_S), 1)
         # v2 API alerts without endsAt resolve when not re-sent within resolve_timeout.
         self._add_loop("alerts", alerts.expire_stale, 5)
         self._add_inspection()

@@ -343,7 +343,7 @@ def _drain_once(app: Any, limit: int) -> Drained:
         first_notice.drained(app, batch)
     if noticed:
         journal.forget_notices(noticed)
-    _tidy(journal, rows[-1].id, app.clock.monotonic(), app.clock.now() - NOTICES_KEPT)
+    _tidy(app, journal, rows[-1].id)
     _record_lags(app, rows, done.result.received)
     return done
 
@@ -372,11 +372,15 @@ def _advance(session: Any, journal: str, old: int | None, new: int, now: datetim
         raise Raced()
 
 
-def _tidy(journal: Spool, position: int, now: float, stale: datetime) -> None:
-    """Trim what is ingested, now and then (Spool.tidy). A failure here loses nothing
-    (entries up to the position are never read again), so it is logged, not raised."""
+def _tidy(app: Any, journal: Spool, position: int) -> None:
+    """Trim what is ingested, now and then (Spool.tidy), and checkpoint the store at the
+    same moment: the two files' writes to disk then meet the requests once, not twice. A
+    failure here loses nothing (entries up to the position are never read again, the
+    store's WAL is checkpointed later), so it is logged, not raised."""
+    now = app.clock.monotonic()
     try:
-        journal.tidy(position, now, stale)
+        if journal.tidy(position, now, app.clock.now() - NOTICES_KEPT):
+            app.store.checkpoint()
     except Exception:
         log.warning("alert journal: trimming up to %d failed", position, exc_info=True)
 

@@ -121,12 +121,12 @@ class Spool:
             .fetchone()[0]
         )
 
-    def tidy(self, position: int, now: float, stale: datetime) -> None:
+    def tidy(self, position: int, now: float, stale: datetime) -> bool:
         """Now and then (TRIM_ENTRIES, TRIM_S) forget the entries up to ``position``
         (ingested: the store says so) and the notice records forgotten or sent before
-        ``stale``, and checkpoint; ``now`` is a monotonic reading."""
+        ``stale``, and checkpoint; ``now`` is a monotonic reading. True if it did."""
         if position - self._trimmed < TRIM_ENTRIES and now - self._trimmed_at < TRIM_S:
-            return
+            return False
         self._trimmed, self._trimmed_at = position, now
         with self._lock:
             forgotten, self._forgotten = self._forgotten, []
@@ -136,6 +136,7 @@ class Spool:
             # Records a crash left behind (their forgetting was in memory): long stored.
             conn.execute("DELETE FROM notices WHERE sent_at < ?", (stale.isoformat(),))
         self.checkpoint()
+        return True
 
     def quarantine(self, entry: Entry, failed_at: datetime, error: str) -> None:
         """Keep ``entry`` in the ``dead`` table (again: the same row, if it was already)."""

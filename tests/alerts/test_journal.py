@@ -197,19 +197,26 @@ def test_ingested_entries_are_trimmed_from_the_file_now_and_then_and_never_read_
     app, consumer, clock, monkeypatch
 ):
     monkeypatch.setattr(spool, "TRIM_ENTRIES", 3)
+    # The store is checkpointed at each trim (both files' syncs at one moment).
+    checkpoints = []
+    store_checkpoint = app.store.checkpoint
+    monkeypatch.setattr(app.store, "checkpoint", lambda: checkpoints.append(store_checkpoint()))
     http = helpers.client(app, "ingest")
     for n in range(5):
         http.post("/api/v2/alerts", json=[{"labels": {**TRUNK, "n": str(n)}}])
     assert rows_in_file(app) == [1, 2, 3, 4, 5]
     assert journal.drain(app, limit=1).entries == 1  # the first drain of a process trims
     assert (journal.position(app), rows_in_file(app), journal.pending(app)) == (1, [2, 3, 4, 5], 4)
+    assert len(checkpoints) == 1
     assert journal.drain(app, limit=2).entries == 2  # 2 since the trim, 0 s: kept for now
     assert (journal.position(app), rows_in_file(app), journal.pending(app)) == (3, [2, 3, 4, 5], 2)
+    assert len(checkpoints) == 1
     assert journal.drain(app, limit=1).entries == 1  # 3 since the trim
     assert (journal.position(app), rows_in_file(app)) == (4, [5])
     clock.advance(timedelta(seconds=spool.TRIM_S))
     assert journal.drain(app).entries == 1  # one more, but TRIM_S since the last trim
     assert (journal.position(app), rows_in_file(app), journal.pending(app)) == (5, [], 0)
+    assert len(checkpoints) == 3
     # Ids keep growing after the file was emptied: the position still describes it.
     http.post("/api/v2/alerts", json=[{"labels": {**TRUNK, "n": "5"}}])
     assert rows_in_file(app) == [6]

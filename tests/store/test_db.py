@@ -120,6 +120,38 @@ def test_it_runs_sqlite_in_wal_mode(tmp_path):
     assert mode == "wal"
 
 
+def test_sqlite_checkpoints_come_from_serve_not_from_every_thousandth_page(tmp_path):
+    """A commit no longer copies the WAL into the file past 1 000 pages (a sync inside a
+    journal drain, once in 30 at 50 alerts/s); ``checkpoint`` does, and says when."""
+    path = tmp_path / "var" / "ckpt.db"
+    store = Store(f"sqlite:///{path}")
+    try:
+        store.upgrade()
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 10_000
+        store.checkpoint(now=100.0)
+        size = path.stat().st_size
+        with store.session() as session:  # about 1 200 pages of WAL, past SQLite's default
+            for n in range(1500):
+                session.add(TargetState(target=f"t{n}", kind="sip", detail="x" * 3000))
+        assert path.stat().st_size == size  # still in the WAL
+        assert store.checkpoint_if_older(5.0, now=104.0) is False  # one ran 4 s ago
+        assert store.checkpoint_if_older(5.0, now=105.0) is True
+        assert store.checkpointed_at == 105.0
+        assert path.stat().st_size > size  # copied into the file
+    finally:
+        store.dispose()
+
+
+def test_a_postgresql_checkpoint_is_left_to_the_server(pg_url):
+    store = Store(pg_url)
+    try:
+        store.checkpoint(now=7.0)  # no statement: PostgreSQL checkpoints on its own
+        assert store.checkpointed_at == 7.0
+    finally:
+        store.dispose()
+
+
 def test_it_gives_back_an_aware_utc_datetime_exactly(store):
     at = datetime(2026, 11, 28, 2, 0, 0, 123456, tzinfo=UTC)
     with store.session() as session:
