@@ -376,11 +376,8 @@ def _noticed(run: _Pass, fp: str) -> dict[str, Any]:
     notice = run.notices.get(fp)
     if notice is None:
         return {}
-    return {
-        "notice": notice,
-        "sent": first_notice.settle(run.app, notice.incident_id),
-        "messages": first_notice.sent_messages(run.app, notice.incident_id),
-    }
+    sent, messages = first_notice.settle(run.app, notice.incident_id)
+    return {"notice": notice, "sent": sent, "messages": messages}
 
 
 def _note(ids: list[int], incident_id: int) -> None:

@@ -50,7 +50,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy import event as sqlalchemy_event
@@ -88,6 +88,13 @@ UNSET = ("acknowledged_at", "resolved_at", "plan_started_at", "mitigated_at", "c
 PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
 
 
+class Flight(NamedTuple):
+    """A first notice this process sent, until the consumer stores it."""
+
+    outcome: concurrent.futures.Future  # channel -> when it took the notice (see _send)
+    messages: list[dict[str, Any]]  # as rendered and sent: stored as they are, not re-rendered
+
+
 @dataclass
 class NoticeState:
     """Per App. The counters cover alerts journaled by this process and not yet ingested."""
@@ -107,9 +114,7 @@ class NoticeState:
     appending: int = 0  # batches planned and not yet committed (or failed)
     epoch: int = 0  # batches planned since the start
     keys: Counter = field(default_factory=Counter)
-    in_flight: dict[int, concurrent.futures.Future] = field(default_factory=dict)
-    # The notices as sent, by incident id, until the consumer stores them (not rendered twice).
-    rendered: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    in_flight: dict[int, Flight] = field(default_factory=dict)  # by incident id
     counts: Counter = field(default_factory=Counter)  # sent, failed, superseded, skipped
     tasks: set = field(default_factory=set)  # sends under way (the loop keeps weak refs)
     urgent: int = 0  # requests being received and first notices being sent (on the loop)
@@ -516,8 +521,7 @@ def start(app: Any, sends: list[Send], record: Record | None = None) -> None:
     for send in sends:
         _hold(current)  # until the send ends (_send)
         outcome: concurrent.futures.Future = concurrent.futures.Future()
-        current.in_flight[send.incident_id] = outcome
-        current.rendered[send.incident_id] = send.messages
+        current.in_flight[send.incident_id] = Flight(outcome, send.messages)
         posts = [_begin(app, pool, fields) for fields in send.messages]
         task = loop.create_task(_send(app, send.incident_id, posts, outcome, record))
         current.tasks.add(task)
@@ -693,7 +697,7 @@ def step_aside(app: Any) -> None:
 def wait_all(app: Any) -> None:
     """Before a drain (no store lock held): let the sends under way finish, so their
     notices are stored as sent rather than sent again."""
-    pending = list(state(app).in_flight.values())
+    pending = [flight.outcome for flight in state(app).in_flight.values()]
     if pending:
         concurrent.futures.wait(pending, timeout=_longest_timeout(app))
 
@@ -703,24 +707,21 @@ def _longest_timeout(app: Any) -> float:
     return max(timeouts, default=5.0) + 1.0
 
 
-def settle(app: Any, incident_id: int) -> dict[str, datetime | None]:
+def settle(
+    app: Any, incident_id: int
+) -> tuple[dict[str, datetime | None], list[dict[str, Any]] | None]:
     """Channel -> when it took the first notice of ``incident_id`` ({}: unknown, e.g. sent
-    by a process that died since): the consumer stores those as sent."""
+    by a process that died since), which the consumer stores as sent; and the notices as
+    this process rendered and sent them (None: not sent from here), which it stores rather
+    than rendering the same texts again."""
     current = state(app)
-    outcome = current.in_flight.pop(incident_id, None)
-    if outcome is None:
-        return current.known.pop(incident_id, {})
+    flight = current.in_flight.pop(incident_id, None)
+    if flight is None:
+        return current.known.pop(incident_id, {}), None
     try:
-        return outcome.result(timeout=GRACE_S)
+        return flight.outcome.result(timeout=GRACE_S), flight.messages
     except concurrent.futures.TimeoutError:
-        return {}
-
-
-def sent_messages(app: Any, incident_id: int) -> list[dict[str, Any]] | None:
-    """The first notices of ``incident_id`` as this process rendered and sent them (None:
-    not sent from here, e.g. by a process that died since): the consumer stores these
-    rather than rendering the same texts again."""
-    return state(app).rendered.pop(incident_id, None)
+        return {}, flight.messages
 
 
 def superseded(app: Any, notice: Notice, incident_id: int | None) -> None:
@@ -763,7 +764,6 @@ def drained(app: Any, batch: list[AlertIn]) -> None:
     for alert in batch:
         if alert.notice is None:
             continue
-        current.rendered.pop(alert.notice.incident_id, None)
         flying = current.in_flight.pop(alert.notice.incident_id, None)
         if (flying or current.known.pop(alert.notice.incident_id, None)) is not None:
             superseded(app, alert.notice, None)

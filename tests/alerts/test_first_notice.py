@@ -132,17 +132,17 @@ def test_the_consumer_stores_a_notice_sent_here_as_sent_without_rendering_or_rea
         assert (row.status, row.subject, row.text, row.data) == (
             "sent", sent["subject"], sent["text"], sent["data"]
         )  # fmt: skip
-    assert first_notice.state(app).rendered == {}
+    assert first_notice.state(app).in_flight == {}
 
 
 def test_a_notice_rendered_for_other_channels_is_rendered_again_for_the_incidents(app, receiver):
     """levels.yaml reloaded between the request and the consumer: the incident's own level
     names the channels, so its notices are rendered for those (the outbox sends them)."""
     post(app, [{"labels": DISK}])
-    (incident_id,) = first_notice.state(app).rendered
-    first_notice.state(app).rendered[incident_id] = [
-        {**m, "channel": "retired"} for m in first_notice.state(app).rendered[incident_id]
-    ]
+    flying = first_notice.state(app).in_flight
+    ((incident_id, flight),) = flying.items()
+    retired = [{**m, "channel": "retired"} for m in flight.messages]
+    flying[incident_id] = flight._replace(messages=retired)
     journal.drain(app)
     assert outbox_rows(app) == [(f"incident:{incident_id}:opened:ops", "sent", 1)]
     with app.store.read() as session:
@@ -375,7 +375,6 @@ def test_a_notice_recorded_before_a_crash_is_stored_as_sent_and_not_sent_again(
     incident_id = int(key.split(":")[1])
     assert journal.spool(app).notices_for([incident_id]) == {incident_id: {"ops": T0}}
     first_notice.state(app).in_flight.clear()  # what a restart forgets
-    first_notice.state(app).rendered.clear()
     journal.drain(app)
     assert outbox_rows(app) == [(key, "sent", 1)]
     outbox.deliver_due(app)

@@ -5,6 +5,7 @@ HTTP/1.1 server that counts its connections and what each received."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
@@ -27,29 +28,33 @@ class Receiver:
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
-        conn, n = self.connections, 0
+        conn = self.connections
         try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = next(
-                    int(line.split(b":")[1])
-                    for line in head.split(b"\r\n")
-                    if line.lower().startswith(b"content-length")
-                )
-                await reader.readexactly(length)
-                n += 1
-                self.seen.append((conn, head.split(b" ")[1].decode()))
-                answer = self.script(conn, n)
-                if answer is None:
-                    break
-                if answer != "hang":
-                    writer.write(answer)
-                    await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
+            # The client closing its end ends the exchange: not an error here.
+            with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+                await self._exchange(reader, writer, conn)
         finally:
             self.closed.append(conn)
             writer.close()
+
+    async def _exchange(self, reader, writer, conn: int) -> None:
+        n = 0
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = next(
+                int(line.split(b":")[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length")
+            )
+            await reader.readexactly(length)
+            n += 1
+            self.seen.append((conn, head.split(b" ")[1].decode()))
+            answer = self.script(conn, n)
+            if answer is None:
+                return
+            if answer != "hang":
+                writer.write(answer)
+                await writer.drain()
 
 
 async def serve(receiver: Receiver):
