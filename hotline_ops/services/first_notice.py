@@ -58,6 +58,7 @@ from sqlalchemy import event as sqlalchemy_event
 from hotline_ops.core import alerts as core
 from hotline_ops.core.alerts import AlertIn, Notice
 from hotline_ops.core.incidents import IncidentStatus
+from hotline_ops.core.levels import Level
 from hotline_ops.core.matchers import from_dict, matches_all
 from hotline_ops.notify.base import Message
 from hotline_ops.probes.http_pool import Pool
@@ -212,14 +213,16 @@ class _Prints:
 def _noticed(
     app: Any, current: NoticeState, batch: list[AlertIn], fps: _Prints, source: str, now: datetime
 ) -> tuple[list[AlertIn], list[Send]]:
-    chosen = _choose(app, current, batch, fps, now) if _open(app, current) else set()
+    chosen = _choose(app, current, batch, fps, now) if _open(app, current) else {}
     out, sends = [], []
     for i, alert in enumerate(batch):
-        incident_id = _take(app) if i in chosen else None
+        level = chosen.get(i)
+        incident_id = _take(app) if level is not None else None
         if incident_id is not None:
             notice = Notice(incident_id, now)
             alert = replace(alert, notice=notice)
-            sends.append(Send(notice.incident_id, _render(app, alert, fps[i], source, notice)))
+            texts = _render(app, alert, level, fps[i], source, notice)
+            sends.append(Send(notice.incident_id, texts))
         out.append(alert)
     return out, sends
 
@@ -292,9 +295,10 @@ def _key(app: Any, labels: dict[str, str], fp: str) -> str:
 
 def _choose(
     app: Any, current: NoticeState, batch: list[AlertIn], fps: _Prints, now: datetime
-) -> set[int]:
-    """Indexes of the alerts that surely open a new incident and can be noticed now."""
-    candidates: dict[int, tuple[str, str]] = {}
+) -> dict[int, Level]:
+    """The alerts that surely open a new incident and can be noticed now: index -> level
+    (classified once: the rules' matchers are run once per alert, not once per use)."""
+    candidates: dict[int, tuple[str, str, Level]] = {}
     seen: set[str] = set()
     slots = MAX_IN_FLIGHT - len(current.tasks)  # a big batch: its first few only
     for i, alert in enumerate(batch):
@@ -302,21 +306,24 @@ def _choose(
             break
         fp = fps[i]
         key = core.dedup_key(fp)
-        if fp in seen or not _alone(app, alert, now) or not _sendable(app, alert.labels):
+        if fp in seen or not _alone(app, alert, now):
+            continue
+        level = app.levels.classify(alert.labels)
+        if not _sendable(app, level):
             continue
         if fp in current.fingerprints or key in current.keys:
             continue
         seen.add(fp)
-        candidates[i] = (fp, key)
+        candidates[i] = (fp, key, level)
     if not candidates:
-        return set()
+        return {}
     try:
         taken = _taken(app, batch, candidates, now)
     except Overrun:
         current.counts["skipped"] += len(candidates)
-        return set()
-    chosen = [i for i in candidates if i not in taken]
-    return {i for i in chosen if _tokens(app, batch[i].labels, now)}
+        return {}
+    chosen = {i: level for i, (_, _, level) in candidates.items() if i not in taken}
+    return {i: level for i, level in chosen.items() if _tokens(app, level, now)}
 
 
 def _alone(app: Any, alert: AlertIn, now: datetime) -> bool:
@@ -329,12 +336,8 @@ def _alone(app: Any, alert: AlertIn, now: datetime) -> bool:
     return not any(matches_all(rule.target, alert.labels) for rule in policy.inhibit_rules)
 
 
-def _channels(app: Any, labels: dict[str, str]) -> list[str]:
-    return list(app.levels.classify(labels).channels)
-
-
-def _sendable(app: Any, labels: dict[str, str]) -> bool:
-    names = _channels(app, labels)
+def _sendable(app: Any, level: Level) -> bool:
+    names = level.channels
     if not names or _proxied(state(app)):
         return False  # httpx would go through the proxy; the pool cannot
     return all(hasattr(app.channels.get(name), "request_parts") for name in names)
@@ -348,10 +351,10 @@ def _proxied(current: NoticeState) -> bool:
     return current.proxied
 
 
-def _tokens(app: Any, labels: dict[str, str], now: datetime) -> bool:
+def _tokens(app: Any, level: Level, now: datetime) -> bool:
     """A token from each channel's rate limit (given back if one of them has none)."""
     taken = []
-    for name in _channels(app, labels):
+    for name in level.channels:
         bucket = outbox.bucket(app, name, now)
         if bucket is None:
             continue
@@ -384,12 +387,12 @@ _SILENCES = select(Silence.id, Silence.matchers).where(
 
 
 def _taken(
-    app: Any, batch: list[AlertIn], candidates: dict[int, tuple[str, str]], now: datetime
+    app: Any, batch: list[AlertIn], candidates: dict[int, tuple[str, str, Level]], now: datetime
 ) -> set[int]:
     """Candidates the store rules out: firing already, their key open or resolved within
     the reopen window (the consumer would join or reopen), silenced."""
-    fps = [fp for fp, _ in candidates.values()]
-    keys = [key for _, key in candidates.values()]
+    fps = [fp for fp, _, _ in candidates.values()]
+    keys = [key for _, key, _ in candidates.values()]
     since = now - timedelta(seconds=app.levels.reopen_window_s)
     reader = _sqlite_reader(app)
     if reader is not None:
@@ -398,7 +401,7 @@ def _taken(
         firing, busy, active = _read(app, fps, keys, since, now)
     return {
         i
-        for i, (fp, key) in candidates.items()
+        for i, (fp, key, _) in candidates.items()
         if fp in firing or key in busy or core.silenced_by(active, batch[i].labels) is not None
     }
 
@@ -470,8 +473,9 @@ def _marks(items: list[str]) -> str:
 
 
 def _stored(at: datetime) -> str:
-    """A time as the store keeps it on SQLite (store.models.UTCDateTime)."""
-    return at.astimezone(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+    """A time as the store keeps it on SQLite (store.models.UTCDateTime: SQLAlchemy's
+    ``YYYY-MM-DD HH:MM:SS.ffffff``); isoformat writes it in half strftime's time."""
+    return at.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _sqlite_reader(app: Any) -> _SqliteReader | None:
@@ -486,10 +490,11 @@ def _sqlite_reader(app: Any) -> _SqliteReader | None:
     return current.reader
 
 
-def _render(app: Any, alert: AlertIn, fp: str, source: str, notice: Notice) -> list[dict[str, Any]]:
+def _render(
+    app: Any, alert: AlertIn, chosen: Level, fp: str, source: str, notice: Notice
+) -> list[dict[str, Any]]:
     """The "opened" notices of the incident the consumer will open (same fields, same id,
     same opening time, same deadlines), as outbox fields."""
-    chosen = app.levels.classify(alert.labels)
     fields = {
         "title": core.title(alert.labels, alert.annotations, {}),
         "source": source,

@@ -41,7 +41,9 @@ def environment() -> jinja2.Environment:
 
 
 def local(at: datetime | None, tz: ZoneInfo) -> str:
-    return at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") if at else "—"
+    """``YYYY-MM-DD HH:MM:SS`` in ``tz`` (isoformat up to the offset: half strftime's cost,
+    and an alert's first notice shows several)."""
+    return at.astimezone(tz).isoformat(" ", "seconds")[:19] if at else "—"
 
 
 def incident_text(

@@ -59,6 +59,9 @@ class Entry:
     received_at: datetime
 
 
+INSERT = "INSERT INTO entries (source, alerts, count, received_at) VALUES (?, ?, ?, ?)"
+
+
 class Spool:
     """One journal file. Writes (append, trim) go through one connection under a lock;
     each reading thread has its own connection (WAL readers never wait for the writer)."""
@@ -99,11 +102,15 @@ class Spool:
 
     def append(self, rows: list[tuple[str, str, int, datetime]]) -> None:
         """Journal (source, alerts JSON, count, received_at) rows in one commit, in order."""
+        values = [(source, text, count, at.isoformat()) for source, text, count, at in rows]
+        if len(values) == 1:
+            # One statement is its own transaction (autocommit): one call into the driver
+            # where BEGIN, INSERT and COMMIT were three, on the path of every answer.
+            with self._lock:
+                self._writer.execute(INSERT, values[0])
+            return
         with self._transaction() as conn:
-            conn.executemany(
-                "INSERT INTO entries (source, alerts, count, received_at) VALUES (?, ?, ?, ?)",
-                [(source, text, count, at.isoformat()) for source, text, count, at in rows],
-            )
+            conn.executemany(INSERT, values)
 
     def after(self, position: int, limit: int) -> list[Entry]:
         """The first ``limit`` entries after ``position``, oldest first."""

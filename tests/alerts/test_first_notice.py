@@ -7,12 +7,15 @@ under the same Idempotency-Key."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
 import yaml
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from hotline_ops.core.alerts import AlertIn, dedup_key, fingerprint
 from hotline_ops.core.matchers import Matcher
@@ -329,6 +332,19 @@ def test_the_consumer_steps_aside_while_an_alert_is_being_received(app):
 
 def test_reads_past_their_budget_skip_the_first_notice_and_lose_nothing(app, clock, monkeypatch):
     monkeypatch.setattr(first_notice, "READ_BUDGET_S", -1.0)  # every read is already late
+    # SQLite's progress handler cuts the first statement off at once; PostgreSQL's budget
+    # is a statement_timeout of at least 1 ms, which a warm read can beat: there the
+    # bounded session first sleeps past it, as a slow read would.
+    bounded = app.store.read_within
+
+    @contextmanager
+    def slow(budget_s: float) -> Iterator[Any]:
+        with bounded(budget_s) as session:
+            if app.store.dialect == "postgresql":
+                session.execute(text("SELECT pg_sleep(0.05)"))
+            yield session
+
+    monkeypatch.setattr(app.store, "read_within", slow)
     planned, sends = first_notice.plan(app, [AlertIn(DISK)], "api", clock.now())
     assert (planned[0].notice, sends) == (None, [])
     assert first_notice.state(app).counts["skipped"] == 1
