@@ -50,6 +50,13 @@ class AlertIn:
     fingerprint: str | None = None
     notice: Notice | None = None
 
+    def noticed(self, notice: Notice) -> AlertIn:
+        """This alert carrying ``notice`` (dataclasses.replace, without its introspection)."""
+        return AlertIn(
+            self.labels, self.annotations, self.status, self.starts_at, self.ends_at,
+            self.generator_url, self.fingerprint, notice,
+        )  # fmt: skip
+
 
 @dataclass(frozen=True)
 class SourcePolicy:

@@ -47,7 +47,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, NamedTuple
@@ -220,7 +220,7 @@ def _noticed(
         incident_id = _take(app) if level is not None else None
         if incident_id is not None:
             notice = Notice(incident_id, now)
-            alert = replace(alert, notice=notice)
+            alert = alert.noticed(notice)
             texts = _render(app, alert, level, fps[i], source, notice)
             sends.append(Send(notice.incident_id, texts))
         out.append(alert)
