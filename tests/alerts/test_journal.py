@@ -88,6 +88,33 @@ def test_concurrent_requests_share_a_commit_and_each_answers_after_it(app, consu
     assert counts(app)[:2] == (0, 0)  # nothing ingested yet: that is the consumer's job
 
 
+def test_a_lone_request_on_a_quiet_journal_commits_in_its_own_step(app, clock):
+    """With no commit in the last BURST_S a request commits without a turn of the loop (its
+    coroutine ends in its first step); one closer behind a commit waits for the group
+    writer, as a burst's requests do."""
+    alert = [AlertIn({"alertname": "NumberDown", "number": "1"})]
+
+    def in_one_step(writer: journal.GroupCommit) -> int:
+        with pytest.raises(StopIteration):
+            writer.append("api", alert, clock.now()).send(None)
+        return len(entries(app))
+
+    async def run() -> list[object]:
+        writer = journal.committer(app)
+        seen: list[object] = [in_one_step(writer)]  # quiet since the start
+        clock.advance(journal.BURST_S / 2)
+        behind = asyncio.ensure_future(writer.append("api", alert, clock.now()))
+        await asyncio.sleep(0)  # its first step: queued for the writer's commit
+        seen.append((writer.writer is not None, len(entries(app))))
+        await behind
+        seen.append(len(entries(app)))
+        clock.advance(journal.BURST_S * 2)
+        seen.append(in_one_step(writer))  # quiet again
+        return seen
+
+    assert asyncio.run(run()) == [1, (True, 1), 2, 3]
+
+
 def journal_json(alert: AlertIn) -> str:
     return json.dumps([journal.encode(alert)], separators=(",", ":"))
 
