@@ -8,6 +8,7 @@ import asyncio
 import json
 import sqlite3
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -266,6 +267,26 @@ def test_notice_records_are_deleted_at_the_next_trim_and_stale_ones_with_it(tmp_
     file.tidy(0, spool.TRIM_S, T0 - day)
     assert file.notices_for([1, 2]) == {2: {"ops": T0}}
     file.close()
+
+
+def test_the_trim_itself_starts_the_journal_wal_over(tmp_path):
+    """A trim checkpoints the file and then commits its deletes: that commit starts the
+    WAL over (and syncs its header), so the next request's append does not."""
+    file = spool.Spool(tmp_path / spool.FILE_NAME)
+    for n in range(20):
+        file.append([("api", f'[{{"n":{n}}}]', 1, T0)])
+    started_over = wal_restarts(file.path)
+    file.tidy(20, 0.0, T0)
+    assert wal_restarts(file.path) == started_over + 1  # by the trim's own commit
+    file.append([("api", "[]", 1, T0)])
+    assert wal_restarts(file.path) == started_over + 1  # not by the append after it
+    file.close()
+
+
+def wal_restarts(path) -> int:
+    """The WAL header's checkpoint sequence number: +1 each time the WAL starts over."""
+    header = Path(f"{path}-wal").read_bytes()[:16]
+    return int.from_bytes(header[12:16], "big")
 
 
 def test_a_drain_with_nothing_new_since_its_last_commit_opens_no_store_session(
