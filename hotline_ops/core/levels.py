@@ -7,6 +7,7 @@ deadlines, so editing ``incidents/levels.yaml`` never retimes an incident alread
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -142,14 +143,26 @@ def plan_deadlines(
 ) -> list[PlannedDeadline]:
     """Every deadline an incident of this level gets: each timer, its warnings, and (for
     system faults) the P9.4 duration warning. All count from the fault's opening."""
+    return [
+        PlannedDeadline(kind, clause, opened_at + after, purpose, fraction)
+        for kind, clause, after, purpose, fraction in _offsets(level, budget)
+    ]
+
+
+@functools.lru_cache(maxsize=256)
+def _offsets(
+    level: Level, budget: FaultBudget | None
+) -> tuple[tuple[str, str, timedelta, str, float | None], ...]:
+    """The deadlines as distances from the opening, in due order (due, kind, purpose): the
+    same for every incident of a level, so worked out once per level, not per incident
+    (every new incident, and every alert's first notice, plans them)."""
     out = []
     for timer in level.timers:
-        due = opened_at + timedelta(seconds=timer.after_s)
-        out.append(PlannedDeadline(timer.kind, timer.clause, due, "breach"))
+        out.append((timer.kind, timer.clause, timedelta(seconds=timer.after_s), "breach", None))
         for fraction in level.warn_at:
-            at = opened_at + timedelta(seconds=timer.after_s * fraction)
-            out.append(PlannedDeadline(timer.kind, timer.clause, at, "warning", fraction))
+            after = timedelta(seconds=timer.after_s * fraction)
+            out.append((timer.kind, timer.clause, after, "warning", fraction))
     if budget is not None and level.level == budget.level:
-        at = opened_at + timedelta(seconds=budget.warn_after_s)
-        out.append(PlannedDeadline("fault_duration", budget.clause, at, "budget"))
-    return sorted(out, key=lambda d: (d.due_at, d.kind, d.purpose))
+        after = timedelta(seconds=budget.warn_after_s)
+        out.append(("fault_duration", budget.clause, after, "budget", None))
+    return tuple(sorted(out, key=lambda d: (d[2], d[0], d[3])))
