@@ -62,10 +62,10 @@ from hotline_ops.core.levels import Level
 from hotline_ops.core.matchers import from_dict, matches_all
 from hotline_ops.notify.base import Message
 from hotline_ops.probes.http_pool import Pool
-from hotline_ops.services import deadlines, incidents, messages, outbox
+from hotline_ops.services import deadlines, incidents, messages, outbox, silences
 from hotline_ops.store import ids
 from hotline_ops.store.db import Overrun
-from hotline_ops.store.models import Alert, Incident, Silence
+from hotline_ops.store.models import Alert, Incident
 
 log = logging.getLogger(__name__)
 
@@ -379,11 +379,6 @@ _BUSY = select(Incident.dedup_key).where(
         ),
     ),
 )
-_SILENCES = select(Silence.id, Silence.matchers).where(
-    Silence.expired_at.is_(None),
-    Silence.starts_at <= bindparam("now"),
-    Silence.ends_at > bindparam("now"),
-)
 
 
 def _taken(
@@ -414,10 +409,7 @@ def _read(app: Any, fps: list[str], keys: list[str], since: datetime, now: datet
         connection = session.connection()
         firing = set(connection.execute(_FIRING, {"fps": fps}).scalars())
         busy = set(connection.execute(_BUSY, {"keys": keys, "since": since}).scalars())
-        active = [
-            (silence_id, tuple(from_dict(m) for m in matchers))
-            for silence_id, matchers in connection.execute(_SILENCES, {"now": now})
-        ]
+        active = silences.active(session, now)  # as the consumer reads them
     return firing, busy, active
 
 
