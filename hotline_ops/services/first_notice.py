@@ -473,9 +473,9 @@ def _stored(at: datetime) -> str:
 def _sqlite_reader(app: Any) -> _SqliteReader | None:
     """This app's reader (None: not a SQLite file store), opened on first use."""
     current = state(app)
-    if current.reader is None and app.store.dialect == "sqlite":
-        path = app.store.engine.url.database
-        if not path or path == ":memory:":
+    if current.reader is None:
+        path = app.store.sqlite_file
+        if path is None:
             return None
         current.reader = _SqliteReader(path)
         app.on_close(current.reader.close)

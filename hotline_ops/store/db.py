@@ -275,6 +275,15 @@ class Store:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    @property
+    def sqlite_file(self) -> str | None:
+        """The database file on a SQLite file store; None on PostgreSQL or in memory (one
+        shared connection), where a read on the event loop may wait."""
+        database = self.engine.url.database
+        if self.dialect != "sqlite" or not database or database == ":memory:":
+            return None
+        return database
+
     def checkpoint(self, now: float | None = None) -> None:
         """Copy the WAL into the database file (SQLite, PASSIVE: it waits for no writer or
         reader and blocks none); nothing on PostgreSQL. ``now``: a monotonic reading."""
@@ -337,8 +346,7 @@ class Store:
         shared connection). A SQLite WAL reader never waits for the writer, and a read here
         spares a worker thread, which would share the interpreter lock with the requests.
         Nothing is written: the connection is rolled back as it is returned."""
-        database = self.engine.url.database
-        if self.dialect != "sqlite" or not database or database == ":memory:":
+        if self.sqlite_file is None:
             yield None
             return
         with self.engine.connect() as connection:
